@@ -1,0 +1,59 @@
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "error_internal.h"
+
+/* Details are per thread so that concurrent failures do not mix messages.
+ * Not initial-exec TLS: nothing async-signal-safe reads it, and keeping the
+ * static TLS block small leaves room for the one variable that needs it. */
+static _Thread_local char last_error[256];
+
+const char *fbr_strerror(int code)
+{
+    switch (code) {
+    case FBR_OK: return "success";
+    case FBR_EINVAL: return "invalid argument";
+    case FBR_ENOMEM: return "out of memory";
+    case FBR_EMAPLIMIT: return "too many memory mappings (vm.max_map_count reached)";
+    case FBR_ENOTFIBER: return "not called from a fiber";
+    case FBR_EFINISHED: return "the fiber has finished";
+    case FBR_ERUNNING: return "the fiber is running";
+    case FBR_ESHADOWSTACK: return "hardware shadow stacks are active";
+    case FBR_EBUSY: return "the runtime is already in use";
+    case FBR_ENOTSUP: return "not supported on this system";
+    case FBR_ESYSTEM: return "unexpected system error";
+    default: return "unknown error";
+    }
+}
+
+const char *fbr_err_name(int code)
+{
+    switch (code) {
+    case FBR_OK: return "FBR_OK";
+    case FBR_EINVAL: return "FBR_EINVAL";
+    case FBR_ENOMEM: return "FBR_ENOMEM";
+    case FBR_EMAPLIMIT: return "FBR_EMAPLIMIT";
+    case FBR_ENOTFIBER: return "FBR_ENOTFIBER";
+    case FBR_EFINISHED: return "FBR_EFINISHED";
+    case FBR_ERUNNING: return "FBR_ERUNNING";
+    case FBR_ESHADOWSTACK: return "FBR_ESHADOWSTACK";
+    case FBR_EBUSY: return "FBR_EBUSY";
+    case FBR_ENOTSUP: return "FBR_ENOTSUP";
+    case FBR_ESYSTEM: return "FBR_ESYSTEM";
+    default: return "FBR_UNKNOWN";
+    }
+}
+
+const char *fbr_last_error(void)
+{
+    return last_error;
+}
+
+int fbr__fail(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_end(ap);
+    return code;
+}

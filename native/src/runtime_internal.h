@@ -1,0 +1,59 @@
+/*
+ * Process-wide state shared by the runtime's parts: the settings fixed at
+ * initialisation and the counters behind fbr_runtime_stats_get().
+ */
+#ifndef FBR_RUNTIME_INTERNAL_H
+#define FBR_RUNTIME_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fiberrt/runtime.h"
+
+struct fbr__settings {
+    fbr_stack_mode stack_mode; /* never AUTO once initialised */
+    size_t page_size;
+    size_t guard_size;
+    size_t keep_committed;
+    size_t max_cached;
+    bool abort_on_overflow;
+};
+
+/* Valid once fbr__runtime_ready() has returned FBR_OK; read-only afterwards. */
+extern struct fbr__settings fbr__settings;
+
+/* Counters, updated with relaxed atomics (some from the signal handler). */
+struct fbr__counters {
+    uint64_t stacks_in_use;
+    uint64_t stacks_cached;
+    uint64_t bytes_reserved;
+    uint64_t bytes_committed;
+    uint64_t growth_faults;
+    uint64_t stack_regions;
+    uint64_t fibers_created;
+};
+extern struct fbr__counters fbr__counters;
+
+#define FBR__COUNT_ADD(field, n) __atomic_fetch_add(&fbr__counters.field, (uint64_t)(n), __ATOMIC_RELAXED)
+#define FBR__COUNT_SUB(field, n) __atomic_fetch_sub(&fbr__counters.field, (uint64_t)(n), __ATOMIC_RELAXED)
+
+/* Initialises the runtime on first use; cheap afterwards. */
+int fbr__runtime_ready(void);
+
+/* Installs the growth/overflow SIGSEGV handler, chaining to the current one. */
+int fbr__fault_handler_install(void);
+
+/* True when Intel CET or Arm GCS shadow stacks are enabled for this thread. */
+bool fbr__shadow_stack_active(void);
+
+/* Test hook (not exported from the shared library): pretend shadow stacks are
+ * active so that the refusal path can be tested on CPUs without them. */
+void fbr__testing_pretend_shadow_stack(bool active);
+
+static inline size_t fbr__round_up(size_t value, size_t align)
+{
+    return (value + align - 1) & ~(align - 1);
+}
+
+#endif

@@ -1,0 +1,61 @@
+/*
+ * Fiber stacks: guard-paged reservations that commit memory as they grow,
+ * carved out of large shared regions and kept in a pool for reuse.
+ *
+ * One stack, lowest address first:
+ *
+ *   low           usable_low             commit_low                 top
+ *    | permanent guard | not yet committed   | committed (in use)    |
+ *
+ * Touching the uncommitted part faults; the fault handler commits down to
+ * the fault (at least doubling the committed size) and the access retries.
+ * Touching the permanent guard is a stack overflow.
+ */
+#ifndef FBR_STACK_H
+#define FBR_STACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fiberrt/fiber.h"
+
+struct fbr__slab;
+
+typedef struct fbr__stack {
+    char *low;
+    char *usable_low;
+    char *commit_low; /* moved by the fault handler: read with atomics elsewhere */
+    char *top;
+    uint64_t growth_faults;
+    struct fbr__stack *next; /* in the pool's cached list or its slab's free list */
+    struct fbr__slab *slab;
+    unsigned valgrind_id;
+} fbr__stack;
+
+/* Hands out a stack with `limit` usable bytes (page-rounded, already
+ * validated) and at least `initial` bytes committed from the top. */
+int fbr__stack_acquire(size_t limit, size_t initial, fbr__stack **out);
+
+/* Returns a stack to the pool. It must not be in use by any context. */
+void fbr__stack_release(fbr__stack *stack);
+
+/* Outcome of a fault at `addr`, decided (and acted on) by fbr__stack_fault. */
+typedef enum fbr__fault_outcome {
+    FBR__FAULT_ELSEWHERE, /* not within this stack's reservation */
+    FBR__FAULT_GROWN,     /* committed more: retry the access */
+    FBR__FAULT_OVERFLOW,  /* hit the permanent guard */
+    FBR__FAULT_NO_MEMORY, /* in the growth area, but the commit failed */
+    FBR__FAULT_COMMITTED  /* inside committed memory: not a growth fault */
+} fbr__fault_outcome;
+
+/* Async-signal-safe: called by the SIGSEGV handler for the running stack. */
+fbr__fault_outcome fbr__stack_fault(fbr__stack *stack, const char *addr);
+
+void fbr__stack_stats(const fbr__stack *stack, fbr_stack_stats *out);
+
+static inline size_t fbr__stack_committed(const fbr__stack *stack)
+{
+    return (size_t)(stack->top - __atomic_load_n(&stack->commit_low, __ATOMIC_RELAXED));
+}
+
+#endif

@@ -1,0 +1,32 @@
+/*
+ * Per-OS-thread state: which fiber is running here (the fault handler's way
+ * to find the faulting stack), the thread's own context while a fiber runs,
+ * and the alternate signal stack the handler needs.
+ */
+#ifndef FBR_THREAD_H
+#define FBR_THREAD_H
+
+#include <stdbool.h>
+
+#include "fiber_internal.h"
+
+struct fbr__thread {
+    struct fbr_fiber root; /* the thread's original context */
+    struct fbr_fiber *current;
+    void *altstack;        /* ours to free, or NULL if the thread had one */
+    size_t altstack_size;
+};
+
+/* The calling thread's state, created on first use. Fails (FBR_ENOMEM, with
+ * details recorded) only if memory for it or its signal stack runs out. */
+int fbr__thread_get(struct fbr__thread **out);
+
+/* The calling thread's state, or NULL if it never ran a fiber. Never cached
+ * by the compiler across a switch: a fiber may wake up on another thread. */
+struct fbr__thread *fbr__thread_peek(void);
+
+/* For the signal handler: a plain read of the initial-exec TLS slot, which
+ * is async-signal-safe (no lazy TLS allocation). */
+struct fbr__thread *fbr__thread_peek_signal_safe(void);
+
+#endif

@@ -1,0 +1,141 @@
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "error_internal.h"
+#include "vmem.h"
+
+size_t fbr__page_size(void)
+{
+    static size_t cached;
+    size_t page = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (page == 0) {
+        long value = sysconf(_SC_PAGESIZE);
+        page = value > 0 ? (size_t)value : 4096;
+        __atomic_store_n(&cached, page, __ATOMIC_RELAXED);
+    }
+    return page;
+}
+
+bool fbr__vm_guard_markers_work(void)
+{
+    size_t page = fbr__page_size();
+    char *probe = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (probe == MAP_FAILED)
+        return false;
+    bool works = false;
+    if (madvise(probe, page, MADV_GUARD_INSTALL) == 0) {
+        /* A guarded page makes the kernel's copy from user memory fail with
+         * EFAULT, which tells us without taking a signal. */
+        int fds[2];
+        if (pipe2(fds, O_CLOEXEC) == 0) {
+            works = write(fds[1], probe, 1) < 0 && errno == EFAULT;
+            close(fds[0]);
+            close(fds[1]);
+        }
+    }
+    munmap(probe, page);
+    return works;
+}
+
+static long read_proc_number(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    char buf[32];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    long value = 0;
+    for (ssize_t i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++)
+        value = value * 10 + (buf[i] - '0');
+    return value;
+}
+
+int fbr__vm_overcommit_policy(void)
+{
+    return (int)read_proc_number("/proc/sys/vm/overcommit_memory");
+}
+
+static long count_mappings(void)
+{
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    char buf[8192];
+    long lines = 0;
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0)
+        for (ssize_t i = 0; i < n; i++)
+            lines += buf[i] == '\n';
+    close(fd);
+    return lines;
+}
+
+int fbr__vm_fail(int err, const char *what, size_t bytes)
+{
+    if (err == ENOMEM) {
+        long limit = read_proc_number("/proc/sys/vm/max_map_count");
+        long maps = count_mappings();
+        /* The kernel says ENOMEM for both; a map count at (or within a few
+         * splits of) the limit means mappings, not memory, ran out. */
+        if (limit > 0 && maps >= 0 && maps + 8 >= limit)
+            return fbr__fail(FBR_EMAPLIMIT,
+                             "%s of %zu bytes failed: the process has %ld memory mappings and "
+                             "vm.max_map_count is %ld (raise it with sysctl vm.max_map_count=N)",
+                             what, bytes, maps, limit);
+        return fbr__fail(FBR_ENOMEM, "%s of %zu bytes failed: out of memory (or commit limit reached)", what,
+                         bytes);
+    }
+    return fbr__fail(FBR_ESYSTEM, "%s of %zu bytes failed: %s", what, bytes, strerror(err));
+}
+
+int fbr__vm_reserve(fbr_stack_mode mode, size_t bytes, void **out)
+{
+    /* Guard markers need the reservation read-write; they then make the
+     * uncommitted parts fault. MAP_NORESERVE keeps the kernel from charging
+     * the whole reservation (except under strict overcommit, where AUTO
+     * picks MPROTECT instead). */
+    int prot = mode == FBR_STACK_MODE_GUARD_MARKERS ? PROT_READ | PROT_WRITE : PROT_NONE;
+    void *p = mmap(NULL, bytes, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return fbr__vm_fail(errno, "reserving stack address space", bytes);
+    *out = p;
+    return FBR_OK;
+}
+
+void fbr__vm_release(void *base, size_t bytes)
+{
+    munmap(base, bytes);
+}
+
+int fbr__vm_commit(fbr_stack_mode mode, void *addr, size_t bytes)
+{
+    int rc = mode == FBR_STACK_MODE_GUARD_MARKERS ? madvise(addr, bytes, MADV_GUARD_REMOVE)
+                                                  : mprotect(addr, bytes, PROT_READ | PROT_WRITE);
+    return rc == 0 ? 0 : errno;
+}
+
+int fbr__vm_decommit(fbr_stack_mode mode, void *addr, size_t bytes)
+{
+    if (mode == FBR_STACK_MODE_GUARD_MARKERS) {
+        /* Installing markers over populated pages discards them first. */
+        if (madvise(addr, bytes, MADV_GUARD_INSTALL) != 0)
+            return fbr__vm_fail(errno, "installing stack guard markers", bytes);
+        return FBR_OK;
+    }
+    /* A fresh PROT_NONE mapping over the range frees the pages and, unlike
+     * mprotect(PROT_NONE), also returns their commit charge; it merges with
+     * the PROT_NONE neighbours instead of adding mappings. */
+    void *p = mmap(addr, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+    if (p == MAP_FAILED)
+        return fbr__vm_fail(errno, "decommitting stack memory", bytes);
+    return FBR_OK;
+}
