@@ -64,7 +64,7 @@ int fbr_fiber_create(fbr_fiber **out, fbr_fiber_fn fn, void *arg, const fbr_fibe
         return rc;
     size_t page = fbr__settings.page_size;
     size_t limit = fbr__round_up(max, page);
-    initial = initial > limit ? limit : fbr__round_up(initial, page);
+    initial = initial > limit || fbr__settings.commit_full_stacks ? limit : fbr__round_up(initial, page);
 
     struct fbr_fiber *f = calloc(1, sizeof *f);
     if (f == NULL)

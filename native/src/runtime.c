@@ -8,6 +8,13 @@
 #include "runtime_internal.h"
 #include "vmem.h"
 
+#if defined(FBR_WITH_VALGRIND)
+#include <valgrind/valgrind.h>
+#define FBR__UNDER_VALGRIND() (RUNNING_ON_VALGRIND != 0)
+#else
+#define FBR__UNDER_VALGRIND() false
+#endif
+
 struct fbr__settings fbr__settings;
 struct fbr__counters fbr__counters;
 
@@ -117,6 +124,7 @@ static int initialise(void)
     s.max_cached = requested.pool_max_cached ? requested.pool_max_cached : DEFAULT_MAX_CACHED;
     const char *action = getenv("FBR_ON_STACK_OVERFLOW");
     s.abort_on_overflow = action != NULL && strcmp(action, "abort") == 0;
+    s.commit_full_stacks = FBR__UNDER_VALGRIND();
     fbr__settings = s;
     return fbr__fault_handler_install();
 }

@@ -18,6 +18,10 @@ struct fbr__settings {
     size_t keep_committed;
     size_t max_cached;
     bool abort_on_overflow;
+    /* Commit whole stacks up front instead of growing them on fault: set
+     * under Valgrind, which does not reliably re-execute a store after a
+     * SIGSEGV handler returns (the store is lost). */
+    bool commit_full_stacks;
 };
 
 /* Valid once fbr__runtime_ready() has returned FBR_OK; read-only afterwards. */

@@ -131,6 +131,19 @@ static void slab_destroy(struct fbr__slab *s)
     free(s);
 }
 
+static int ensure_committed(fbr__stack *st, size_t bytes)
+{
+    char *want = st->top - bytes;
+    if (want >= st->commit_low)
+        return FBR_OK;
+    int err = fbr__vm_commit(fbr__settings.stack_mode, want, (size_t)(st->commit_low - want));
+    if (err != 0)
+        return fbr__vm_fail(err, "committing stack memory", (size_t)(st->commit_low - want));
+    FBR__COUNT_ADD(bytes_committed, st->commit_low - want);
+    __atomic_store_n(&st->commit_low, want, __ATOMIC_RELAXED);
+    return FBR_OK;
+}
+
 /* A never-used slot: made inaccessible below `initial`, the top committed. */
 static int carve(struct fbr__slab *slab, size_t reserve, size_t initial, fbr__stack **out)
 {
@@ -149,24 +162,14 @@ static int carve(struct fbr__slab *slab, size_t reserve, size_t initial, fbr__st
         FBR__COUNT_ADD(bytes_committed, initial);
     } else {
         st->commit_low = st->top;
+        int rc = ensure_committed(st, initial);
+        if (rc != FBR_OK)
+            return rc;
     }
     FBR__VALGRIND_REGISTER(st);
     slab->carved++;
     slab->held++;
     *out = st;
-    return FBR_OK;
-}
-
-static int ensure_committed(fbr__stack *st, size_t bytes)
-{
-    char *want = st->top - bytes;
-    if (want >= st->commit_low)
-        return FBR_OK;
-    int err = fbr__vm_commit(fbr__settings.stack_mode, want, (size_t)(st->commit_low - want));
-    if (err != 0)
-        return fbr__vm_fail(err, "committing stack memory", (size_t)(st->commit_low - want));
-    FBR__COUNT_ADD(bytes_committed, st->commit_low - want);
-    __atomic_store_n(&st->commit_low, want, __ATOMIC_RELAXED);
     return FBR_OK;
 }
 

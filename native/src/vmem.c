@@ -84,9 +84,11 @@ int fbr__vm_fail(int err, const char *what, size_t bytes)
     if (err == ENOMEM) {
         long limit = read_proc_number("/proc/sys/vm/max_map_count");
         long maps = count_mappings();
-        /* The kernel says ENOMEM for both; a map count at (or within a few
-         * splits of) the limit means mappings, not memory, ran out. */
-        if (limit > 0 && maps >= 0 && maps + 8 >= limit)
+        /* The kernel says ENOMEM for both; a map count at the limit means
+         * mappings, not memory, ran out. The margin covers mappings this
+         * process cannot see in its own maps file (an emulator's, under
+         * qemu-user). */
+        if (limit > 0 && maps >= 0 && maps + limit / 64 >= limit)
             return fbr__fail(FBR_EMAPLIMIT,
                              "%s of %zu bytes failed: the process has %ld memory mappings and "
                              "vm.max_map_count is %ld (raise it with sysctl vm.max_map_count=N)",
