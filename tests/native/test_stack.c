@@ -175,7 +175,8 @@ FBR_TEST(a_full_pool_gives_all_memory_back)
     CHECK_EQ(rs.stacks_in_use, 0);
     CHECK(rs.bytes_committed <= 64 << 10);
     long rss_after = status_kib("VmRSS");
-    CHECK(rss_after - rss_before < 4 * 1024); /* far below the 24 MB touched */
+    if (!built_with_sanitizer()) /* their shadow memory grows with what was touched */
+        CHECK(rss_after - rss_before < 4 * 1024); /* far below the 24 MB touched */
     for (int i = 0; i < FIBERS; i++)
         CHECK_OK(fbr_fiber_destroy(fibers[i]));
 }
