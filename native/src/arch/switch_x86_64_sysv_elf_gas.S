@@ -51,10 +51,15 @@ fbr__context_switch:
     movq    FBR_CTX_R15(%rsp), %r15
     movq    FBR_CTX_RBX(%rsp), %rbx
     movq    FBR_CTX_RBP(%rsp), %rbp
-    leaq    FBR_CTX_SAVE_SIZE(%rsp), %rsp
-    .cfi_adjust_cfa_offset -FBR_CTX_SAVE_SIZE
+    movq    FBR_CTX_RETURN(%rsp), %rcx
+    leaq    FBR_CTX_FRAME_SIZE(%rsp), %rsp
+    .cfi_adjust_cfa_offset -FBR_CTX_FRAME_SIZE
+    .cfi_register %rip, %rcx
     movq    %rdx, %rax
-    ret
+    /* An indirect jump, not `ret`: the return-stack predictor would guess
+     * the caller on the old stack and miss on every switch, while the
+     * indirect-branch predictor learns the ping-pong. */
+    jmp     *%rcx
     .cfi_endproc
     .size   fbr__context_switch, .-fbr__context_switch
 
