@@ -93,6 +93,14 @@ int fbr__vm_fail(int err, const char *what, size_t bytes)
                              "%s of %zu bytes failed: the process has %ld memory mappings and "
                              "vm.max_map_count is %ld (raise it with sysctl vm.max_map_count=N)",
                              what, bytes, maps, limit);
+        /* The maps file could not be read, which itself hints at exhausted
+         * mappings; without strict overcommit, the other source of ENOMEM
+         * here, that is the likely cause. */
+        if (limit > 0 && maps < 0 && fbr__vm_overcommit_policy() != 2)
+            return fbr__fail(FBR_EMAPLIMIT,
+                             "%s of %zu bytes failed: memory mappings are probably exhausted "
+                             "(vm.max_map_count is %ld; raise it with sysctl vm.max_map_count=N)",
+                             what, bytes, limit);
         return fbr__fail(FBR_ENOMEM, "%s of %zu bytes failed: out of memory (or commit limit reached)", what,
                          bytes);
     }

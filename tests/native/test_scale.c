@@ -126,13 +126,17 @@ FBR_TEST(running_out_of_mappings_is_reported)
         SKIP("guard-marker stacks add no mappings, so they cannot exhaust vm.max_map_count");
     if (built_with_sanitizer())
         SKIP("the sanitizer runtime itself dies when mappings run out");
+#if defined(FBR_TEST_UNDER_EMULATOR)
+    SKIP("qemu-user needs mappings of its own and misbehaves when they run out");
+#endif
     enum { MOST = 200000 };
     fbr_fiber **fibers = malloc(MOST * sizeof *fibers);
     CHECK(fibers != NULL);
     int made = 0, rc = 0;
     while (made < MOST && (rc = fbr_fiber_create(&fibers[made], yield_once, NULL, NULL)) == FBR_OK)
         made++;
-    CHECK_EQ(rc, FBR_EMAPLIMIT);
+    if (rc != FBR_EMAPLIMIT)
+        FBR_TEST_FAIL("after %d fibers: %s: %s", made, fbr_err_name(rc), fbr_last_error());
     CHECK_STR_CONTAINS(fbr_last_error(), "vm.max_map_count");
     CHECK(made > 1000);
     printf("mprotect stacks: vm.max_map_count was reached after %d fibers: %s\n", made, fbr_last_error());
