@@ -35,5 +35,9 @@
 #include "fiberrt/error.h"
 #include "fiberrt/runtime.h"
 #include "fiberrt/fiber.h"
+#include "fiberrt/time.h"
+#include "fiberrt/sched.h"
+#include "fiberrt/chan.h"
+#include "fiberrt/sync.h"
 
 #endif

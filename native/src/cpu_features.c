@@ -5,7 +5,6 @@
  * Linux enables them per thread (x86-64: arch_prctl ARCH_SHSTK_*, since 6.6;
  * arm64: prctl PR_*_SHADOW_STACK_*, since 6.13); ask the kernel.
  */
-#define _GNU_SOURCE
 #include <stdbool.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>

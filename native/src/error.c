@@ -22,6 +22,12 @@ const char *fbr_strerror(int code)
     case FBR_EBUSY: return "the runtime is already in use";
     case FBR_ENOTSUP: return "not supported on this system";
     case FBR_ESYSTEM: return "unexpected system error";
+    case FBR_ECLOSED: return "the channel is closed";
+    case FBR_ETIMEDOUT: return "the deadline passed";
+    case FBR_EAGAIN: return "the operation would block";
+    case FBR_EDEADLK: return "the operation would deadlock";
+    case FBR_ESHUTDOWN: return "the scheduler is shut down";
+    case FBR_ECANCELED: return "the operation was cancelled";
     default: return "unknown error";
     }
 }
@@ -40,6 +46,12 @@ const char *fbr_err_name(int code)
     case FBR_EBUSY: return "FBR_EBUSY";
     case FBR_ENOTSUP: return "FBR_ENOTSUP";
     case FBR_ESYSTEM: return "FBR_ESYSTEM";
+    case FBR_ECLOSED: return "FBR_ECLOSED";
+    case FBR_ETIMEDOUT: return "FBR_ETIMEDOUT";
+    case FBR_EAGAIN: return "FBR_EAGAIN";
+    case FBR_EDEADLK: return "FBR_EDEADLK";
+    case FBR_ESHUTDOWN: return "FBR_ESHUTDOWN";
+    case FBR_ECANCELED: return "FBR_ECANCELED";
     default: return "FBR_UNKNOWN";
     }
 }

@@ -8,7 +8,6 @@
  * handler that was installed before ours, so that a host runtime (.NET's
  * NullReferenceException, a sanitizer, a crash reporter) keeps working.
  */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>

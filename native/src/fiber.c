@@ -1,61 +1,35 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "context.h"
 #include "error_internal.h"
 #include "fiber_internal.h"
 #include "runtime_internal.h"
-#include "sanitizer.h"
-#include "thread.h"
+#include "switch.h"
 
 static uint64_t next_fiber_id = 1;
 
-/* Every switch lands here on the side being resumed; `from` is the context
- * that is now running again, possibly on another OS thread than before. */
-static void *switch_to(struct fbr_fiber *from, struct fbr_fiber *to, void *value)
-{
-    fbr__sanitizer_before_switch(from, to, false);
-    void *received = fbr__context_switch(&from->sp, to->sp, value);
-    fbr__sanitizer_after_switch(from);
-    /* Only now: until the switch had saved `from`'s registers on its own
-     * stack, a fault there still had to be attributed to `from`. */
-    fbr__thread_peek()->current = from;
-    return received;
-}
-
-__attribute__((noreturn)) static void finish(struct fbr_fiber *self, void *result)
-{
-    self->result = result;
-    self->state = FBR_FIBER_FINISHED;
-    struct fbr_fiber *to = self->resumer;
-    fbr__sanitizer_before_switch(self, to, true);
-    fbr__context_switch(&self->sp, to->sp, NULL);
-    __builtin_trap(); /* nothing ever switches back to a finished fiber */
-}
-
+/* Low-level fibers start here and, when their function returns, go back to
+ * whoever resumed them for the last time. */
 static void fiber_entry(void *arg, void *first_value)
 {
     (void)first_value;
     struct fbr_fiber *self = arg;
-    fbr__sanitizer_first_entry();
-    fbr__thread_peek()->current = self;
-    finish(self, self->fn(self->arg));
+    fbr__switch_arrived(self);
+    self->result = self->fn(self->arg);
+    self->state = FBR_FIBER_FINISHED;
+    fbr__switch_final(self, self->resumer);
 }
 
-static bool is_fiber(const struct fbr_fiber *f)
+bool fbr__is_fiber(const struct fbr_fiber *f)
 {
     return f != NULL && f->magic == FBR__FIBER_MAGIC && !f->is_root;
 }
 
-int fbr_fiber_create(fbr_fiber **out, fbr_fiber_fn fn, void *arg, const fbr_fiber_options *opts)
+int fbr__fiber_new(struct fbr_fiber **out, fbr_fiber_fn fn, void *arg, size_t stack_max, size_t stack_initial,
+                   const char *name, fbr__context_entry entry)
 {
-    if (out == NULL)
-        return fbr__fail(FBR_EINVAL, "fbr_fiber_create: out is NULL");
-    *out = NULL;
-    if (fn == NULL)
-        return fbr__fail(FBR_EINVAL, "fbr_fiber_create: fn is NULL");
-    size_t max = opts && opts->stack_max ? opts->stack_max : FBR_STACK_DEFAULT_MAX;
-    size_t initial = opts && opts->stack_initial ? opts->stack_initial : FBR_STACK_DEFAULT_INITIAL;
+    size_t max = stack_max ? stack_max : FBR_STACK_DEFAULT_MAX;
+    size_t initial = stack_initial ? stack_initial : FBR_STACK_DEFAULT_INITIAL;
     if (max < FBR_STACK_MIN || max > FBR_STACK_LIMIT)
         return fbr__fail(FBR_EINVAL, "stack_max of %zu bytes is outside the accepted range [%zu, %zu]", max,
                          (size_t)FBR_STACK_MIN, (size_t)FBR_STACK_LIMIT);
@@ -79,28 +53,56 @@ int fbr_fiber_create(fbr_fiber **out, fbr_fiber_fn fn, void *arg, const fbr_fibe
     f->id = __atomic_fetch_add(&next_fiber_id, 1, __ATOMIC_RELAXED);
     f->magic = FBR__FIBER_MAGIC;
     f->state = FBR_FIBER_CREATED;
-    if (opts && opts->name) {
-        strncpy(f->name, opts->name, sizeof f->name - 1);
+    if (name) {
+        strncpy(f->name, name, sizeof f->name - 1);
         f->name[sizeof f->name - 1] = '\0';
     }
-    f->sp = fbr__context_prepare(f->stack->top, fiber_entry, f);
+    f->sp = fbr__context_prepare(f->stack->top, entry, f);
     fbr__sanitizer_fiber_created(f);
     FBR__COUNT_ADD(fibers_created, 1);
     *out = f;
     return FBR_OK;
 }
 
-static void release_stack(struct fbr_fiber *f)
+void fbr__fiber_release_stack(struct fbr_fiber *f)
 {
     fbr__sanitizer_fiber_destroyed(f);
     fbr__stack_release(f->stack);
     f->stack = NULL;
 }
 
+void fbr__fiber_free(struct fbr_fiber *f)
+{
+    if (f->stack)
+        fbr__fiber_release_stack(f);
+    f->magic = 0;
+    free(f);
+}
+
+int fbr_fiber_create(fbr_fiber **out, fbr_fiber_fn fn, void *arg, const fbr_fiber_options *opts)
+{
+    if (out == NULL)
+        return fbr__fail(FBR_EINVAL, "fbr_fiber_create: out is NULL");
+    *out = NULL;
+    if (fn == NULL)
+        return fbr__fail(FBR_EINVAL, "fbr_fiber_create: fn is NULL");
+    return fbr__fiber_new(out, fn, arg, opts ? opts->stack_max : 0, opts ? opts->stack_initial : 0,
+                          opts ? opts->name : NULL, fiber_entry);
+}
+
+/* Scheduled fibers are driven by their scheduler, not by hand. */
+static int refuse_scheduled(const struct fbr_fiber *f, const char *what)
+{
+    return fbr__fail(FBR_EINVAL, "%s: fiber %llu belongs to a scheduler (use fbr_join / fbr_detach)", what,
+                     (unsigned long long)f->id);
+}
+
 int fbr_fiber_resume(fbr_fiber *f, void *in, void **out)
 {
-    if (!is_fiber(f))
+    if (!fbr__is_fiber(f))
         return fbr__fail(FBR_EINVAL, "fbr_fiber_resume: not a live fiber");
+    if (f->sched)
+        return refuse_scheduled(f, "fbr_fiber_resume");
     if (f->state == FBR_FIBER_FINISHED)
         return fbr__fail(FBR_EFINISHED, "fiber %llu has finished; it cannot be resumed",
                          (unsigned long long)f->id);
@@ -114,9 +116,9 @@ int fbr_fiber_resume(fbr_fiber *f, void *in, void **out)
     struct fbr_fiber *self = t->current;
     f->resumer = self;
     f->state = FBR_FIBER_RUNNING;
-    void *received = switch_to(self, f, in);
+    void *received = fbr__switch(self, f, in);
     if (f->state == FBR_FIBER_FINISHED) {
-        release_stack(f);
+        fbr__fiber_release_stack(f);
         if (out)
             *out = f->result;
         return FBR_FINISHED;
@@ -133,7 +135,10 @@ int fbr_fiber_yield(void *out, void **in)
     if (t == NULL || t->current == &t->root)
         return fbr__fail(FBR_ENOTFIBER, "fbr_fiber_yield called outside a fiber");
     struct fbr_fiber *self = t->current;
-    void *received = switch_to(self, self->resumer, out);
+    if (self->sched)
+        return fbr__fail(FBR_ENOTFIBER, "fbr_fiber_yield: fiber %llu is scheduled; use fbr_yield",
+                         (unsigned long long)self->id);
+    void *received = fbr__switch(self, self->resumer, out);
     if (in)
         *in = received;
     return FBR_OK;
@@ -141,15 +146,14 @@ int fbr_fiber_yield(void *out, void **in)
 
 int fbr_fiber_destroy(fbr_fiber *f)
 {
-    if (!is_fiber(f))
+    if (!fbr__is_fiber(f))
         return fbr__fail(FBR_EINVAL, "fbr_fiber_destroy: not a live fiber");
+    if (f->sched)
+        return refuse_scheduled(f, "fbr_fiber_destroy");
     if (f->state == FBR_FIBER_RUNNING)
         return fbr__fail(FBR_ERUNNING, "fiber %llu is running; only a suspended or finished fiber can be destroyed",
                          (unsigned long long)f->id);
-    if (f->stack)
-        release_stack(f);
-    f->magic = 0;
-    free(f);
+    fbr__fiber_free(f);
     return FBR_OK;
 }
 
@@ -161,24 +165,24 @@ fbr_fiber *fbr_fiber_self(void)
 
 uint64_t fbr_fiber_id(const fbr_fiber *f)
 {
-    return is_fiber(f) ? f->id : 0;
+    return fbr__is_fiber(f) ? f->id : 0;
 }
 
 const char *fbr_fiber_name(const fbr_fiber *f)
 {
-    return is_fiber(f) ? f->name : "";
+    return fbr__is_fiber(f) ? f->name : "";
 }
 
 int fbr_fiber_status(const fbr_fiber *f)
 {
-    if (!is_fiber(f))
+    if (!fbr__is_fiber(f))
         return fbr__fail(FBR_EINVAL, "fbr_fiber_status: not a live fiber");
-    return f->state;
+    return __atomic_load_n(&f->state, __ATOMIC_RELAXED); /* a scheduled fiber's changes on its worker */
 }
 
 int fbr_fiber_stack_stats(const fbr_fiber *f, fbr_stack_stats *out)
 {
-    if (!is_fiber(f) || out == NULL)
+    if (!fbr__is_fiber(f) || out == NULL)
         return fbr__fail(FBR_EINVAL, "fbr_fiber_stack_stats: NULL or dead fiber, or NULL out");
     if (f->stack == NULL)
         return fbr__fail(FBR_EFINISHED, "fiber %llu has finished and released its stack",

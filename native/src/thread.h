@@ -10,9 +10,13 @@
 
 #include "fiber_internal.h"
 
+struct fbr__worker;
+
 struct fbr__thread {
     struct fbr_fiber root; /* the thread's original context */
     struct fbr_fiber *current;
+    struct fbr__worker *worker; /* set on a scheduler's worker threads */
+    uint64_t rng;               /* per-thread random state (select, stealing) */
     void *altstack;        /* ours to free, or NULL if the thread had one */
     size_t altstack_size;
 };

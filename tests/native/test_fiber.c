@@ -165,7 +165,7 @@ FBR_TEST(stack_initial_larger_than_stack_max_is_capped)
 
 FBR_TEST(every_error_code_has_a_message_and_a_name)
 {
-    for (int code = FBR_ESYSTEM; code <= FBR_OK; code++) {
+    for (int code = FBR_ECANCELED; code <= FBR_OK; code++) {
         CHECK(strcmp(fbr_strerror(code), "unknown error") != 0);
         CHECK(strcmp(fbr_err_name(code), "FBR_UNKNOWN") != 0);
     }

@@ -28,7 +28,13 @@ typedef enum fbr_error {
     FBR_ESHADOWSTACK = -7, /* hardware shadow stacks are active; fibers would crash */
     FBR_EBUSY = -8,        /* the runtime is already in use, too late to reconfigure */
     FBR_ENOTSUP = -9,      /* this system lacks what the request needs */
-    FBR_ESYSTEM = -10      /* an unexpected system call failure; see fbr_last_error() */
+    FBR_ESYSTEM = -10,     /* an unexpected system call failure; see fbr_last_error() */
+    FBR_ECLOSED = -11,     /* the channel is closed (send, second close, receive once drained) */
+    FBR_ETIMEDOUT = -12,   /* the deadline passed before the operation could complete */
+    FBR_EAGAIN = -13,      /* a non-blocking operation would have had to wait */
+    FBR_EDEADLK = -14,     /* the operation would wait forever (a fiber joining itself) */
+    FBR_ESHUTDOWN = -15,   /* the scheduler is shutting down or shut down */
+    FBR_ECANCELED = -16    /* the operation was cancelled before it completed */
 } fbr_error;
 
 /* A fixed, human-readable description of `code` ("invalid argument"). Never

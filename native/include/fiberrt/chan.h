@@ -1,0 +1,95 @@
+/*
+ * Channels: typed pipes between fibers (and threads), with Go's semantics.
+ * Values of a fixed size are copied in and out. An unbuffered channel
+ * (capacity 0) hands each value directly from a sender to a receiver; a
+ * buffered one holds up to `capacity` values.
+ *
+ *     fbr_chan *ch;
+ *     fbr_chan_create(&ch, sizeof(int), 16);
+ *
+ *     // producer fiber                       // consumer fiber
+ *     for (int i = 0; i < 100; i++)           int v;
+ *         fbr_chan_send(ch, &i);              while (fbr_chan_recv(ch, &v) == FBR_OK)
+ *     fbr_chan_close(ch);                         use(v);       // ends with FBR_ECLOSED
+ *
+ * A fiber that must wait parks (its worker runs other fibers); a thread that
+ * is not a fiber blocks. Closing follows Go: receivers drain what is
+ * buffered and then get FBR_ECLOSED; sending on a closed channel and closing
+ * twice are errors (FBR_ECLOSED), not crashes.
+ */
+#ifndef FIBERRT_CHAN_H
+#define FIBERRT_CHAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "export.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct fbr_chan fbr_chan;
+
+#define FBR_CHAN_MAX_ELEM_SIZE ((size_t)1 << 16)   /* 64 KiB per value */
+#define FBR_CHAN_MAX_CAPACITY ((size_t)1 << 30)
+
+/* elem_size may be 0 (a channel of pure events). FBR_EINVAL past the limits
+ * above or when the buffer would exceed 4 GiB; FBR_ENOMEM. */
+FBR_API int fbr_chan_create(fbr_chan **out, size_t elem_size, size_t capacity);
+
+/* Frees a channel nobody is waiting on (FBR_EBUSY otherwise). */
+FBR_API int fbr_chan_destroy(fbr_chan *ch);
+
+/* Copies elem_size bytes from `elem` into the channel, waiting for room (or
+ * for a receiver, if unbuffered). FBR_ECLOSED if the channel is or becomes
+ * closed; the value is then not sent. */
+FBR_API int fbr_chan_send(fbr_chan *ch, const void *elem);
+FBR_API int fbr_chan_send_until(fbr_chan *ch, const void *elem, int64_t deadline);
+/* FBR_EAGAIN instead of waiting. */
+FBR_API int fbr_chan_try_send(fbr_chan *ch, const void *elem);
+
+/* Copies the next value into `elem` (may be NULL to discard it), waiting for
+ * one. FBR_ECLOSED once the channel is closed and drained (elem is zeroed). */
+FBR_API int fbr_chan_recv(fbr_chan *ch, void *elem);
+FBR_API int fbr_chan_recv_until(fbr_chan *ch, void *elem, int64_t deadline);
+FBR_API int fbr_chan_try_recv(fbr_chan *ch, void *elem);
+
+/* Closes the channel: waiting senders fail with FBR_ECLOSED, receivers
+ * drain the buffer, then get FBR_ECLOSED. FBR_ECLOSED if already closed. */
+FBR_API int fbr_chan_close(fbr_chan *ch);
+
+FBR_API size_t fbr_chan_len(fbr_chan *ch);   /* values buffered now */
+FBR_API size_t fbr_chan_cap(fbr_chan *ch);
+FBR_API size_t fbr_chan_elem_size(fbr_chan *ch);
+FBR_API int fbr_chan_is_closed(fbr_chan *ch);
+
+/* One arm of a select. */
+typedef enum fbr_select_op {
+    FBR_SELECT_SEND = 1,
+    FBR_SELECT_RECV = 2
+} fbr_select_op;
+
+typedef struct fbr_select_case {
+    fbr_chan *chan;  /* NULL: the case is never ready (like a nil channel in Go) */
+    int op;          /* fbr_select_op */
+    void *elem;      /* value to send, or buffer to receive into (may be NULL) */
+    int result;      /* set for the chosen case: FBR_OK or FBR_ECLOSED */
+} fbr_select_case;
+
+/* No waiting: return FBR_EAGAIN at once when no case is ready (Go's default). */
+#define FBR_SELECT_NONBLOCKING 1
+
+/* Waits until one of the cases can proceed, performs it and stores its index
+ * in *chosen. When several are ready, one is chosen uniformly at random.
+ * Returns FBR_OK (see cases[*chosen].result: FBR_ECLOSED for a receive from
+ * a closed, drained channel or a send to a closed one), FBR_EAGAIN (with
+ * FBR_SELECT_NONBLOCKING), FBR_ETIMEDOUT, or FBR_EINVAL for bad cases.
+ * At most 64 cases. */
+FBR_API int fbr_select(fbr_select_case *cases, size_t count, int64_t deadline, int flags, size_t *chosen);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

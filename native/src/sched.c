@@ -1,0 +1,776 @@
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "error_internal.h"
+#include "futex.h"
+#include "runq.h"
+#include "runtime_internal.h"
+#include "sched_internal.h"
+#include "switch.h"
+#include "thread.h"
+#include "wait.h"
+
+/* One round in this many looks at the global queue first, so that fibers
+ * there are not starved by busy local queues (Go uses the same number). */
+#define GLOBAL_QUEUE_FAIRNESS_TICK 61
+
+/* ---- small helpers --------------------------------------------------------- */
+
+struct fbr__worker *fbr__worker_self(void)
+{
+    struct fbr__thread *t = fbr__thread_peek();
+    return t ? t->worker : NULL;
+}
+
+static uint64_t next_random(uint64_t *state)
+{
+    /* xorshift64*: plenty for victim choice and select fairness. */
+    uint64_t x = *state ? *state : 0x9E3779B97F4A7C15ull;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+
+static void list_push(struct fbr__fiber_list *l, struct fbr_fiber *f)
+{
+    f->queue_next = NULL;
+    if (l->tail)
+        l->tail->queue_next = f;
+    else
+        l->head = f;
+    l->tail = f;
+}
+
+static struct fbr_fiber *list_pop(struct fbr__fiber_list *l)
+{
+    struct fbr_fiber *f = l->head;
+    if (f) {
+        l->head = f->queue_next;
+        if (l->head == NULL)
+            l->tail = NULL;
+        f->queue_next = NULL;
+    }
+    return f;
+}
+
+static void registry_add(struct fbr__registry *r, struct fbr_fiber *f)
+{
+    fbr__lock_acquire(&r->lock);
+    f->registry = r;
+    f->registry_prev = NULL;
+    f->registry_next = r->head;
+    if (r->head)
+        r->head->registry_prev = f;
+    r->head = f;
+    fbr__lock_release(&r->lock);
+}
+
+static void registry_remove(struct fbr_fiber *f)
+{
+    struct fbr__registry *r = f->registry;
+    fbr__lock_acquire(&r->lock);
+    if (f->registry_prev)
+        f->registry_prev->registry_next = f->registry_next;
+    else
+        r->head = f->registry_next;
+    if (f->registry_next)
+        f->registry_next->registry_prev = f->registry_prev;
+    fbr__lock_release(&r->lock);
+}
+
+/* ---- waking idle workers --------------------------------------------------- */
+
+/* With idle_lock held. idle_count is also read without the lock. */
+static void idle_list_remove(struct fbr_sched *s, struct fbr__worker *w)
+{
+    unsigned n = s->idle_count;
+    for (unsigned i = 0; i < n; i++)
+        if (s->idle[i] == w->index) {
+            s->idle[i] = s->idle[n - 1];
+            __atomic_store_n(&s->idle_count, n - 1, __ATOMIC_SEQ_CST);
+            break;
+        }
+    w->idle = false;
+}
+
+static void wake_token(struct fbr__worker *w)
+{
+    __atomic_store_n(&w->wake_word, 1, __ATOMIC_RELEASE);
+    fbr__futex_wake(&w->wake_word, 1);
+}
+
+/* Wakes one idle worker, unless one is already out looking for work. */
+static void wake_idle_worker(struct fbr_sched *s)
+{
+    /* Work is published with sequentially consistent stores and idle
+     * workers announce themselves the same way before their last look:
+     * either we see the worker in the idle list, or it sees the work. */
+    if (__atomic_load_n(&s->idle_count, __ATOMIC_SEQ_CST) == 0 || __atomic_load_n(&s->spinning, __ATOMIC_SEQ_CST))
+        return;
+    fbr__lock_acquire(&s->idle_lock);
+    struct fbr__worker *w = NULL;
+    if (s->idle_count) {
+        w = &s->workers[s->idle[s->idle_count - 1]];
+        idle_list_remove(s, w);
+    }
+    fbr__lock_release(&s->idle_lock);
+    if (w)
+        wake_token(w);
+}
+
+/* Wakes this particular worker if it sleeps (its pinned fibers need it). */
+static void wake_worker(struct fbr__worker *w)
+{
+    struct fbr_sched *s = w->sched;
+    fbr__lock_acquire(&s->idle_lock);
+    bool was_idle = w->idle;
+    if (was_idle)
+        idle_list_remove(s, w);
+    fbr__lock_release(&s->idle_lock);
+    if (was_idle)
+        wake_token(w);
+}
+
+/* ---- making fibers runnable ------------------------------------------------ */
+
+static void global_push(struct fbr_sched *s, struct fbr_fiber *f)
+{
+    fbr__lock_acquire(&s->global_lock);
+    list_push(&s->global, f);
+    __atomic_add_fetch(&s->global_count, 1, __ATOMIC_SEQ_CST);
+    fbr__lock_release(&s->global_lock);
+}
+
+/* Owner: local ring, spilling half of it to the global queue when full. */
+static void local_push(struct fbr__worker *w, struct fbr_fiber *f)
+{
+    if (fbr__runq_push(&w->runq, f))
+        return;
+    struct fbr_fiber *spill[FBR__RUNQ_SIZE / 2];
+    uint32_t n = fbr__runq_take_half(&w->runq, spill);
+    struct fbr_sched *s = w->sched;
+    fbr__lock_acquire(&s->global_lock);
+    for (uint32_t i = 0; i < n; i++)
+        list_push(&s->global, spill[i]);
+    list_push(&s->global, f);
+    __atomic_add_fetch(&s->global_count, n + 1, __ATOMIC_SEQ_CST);
+    fbr__lock_release(&s->global_lock);
+}
+
+static void pinned_push(struct fbr__worker *w, struct fbr_fiber *f)
+{
+    fbr__lock_acquire(&w->pinned_lock);
+    list_push(&w->pinned, f);
+    __atomic_add_fetch(&w->pinned_count, 1, __ATOMIC_RELEASE);
+    fbr__lock_release(&w->pinned_lock);
+}
+
+void fbr__sched_ready(struct fbr_fiber *f)
+{
+    /* The fiber may still be switching away to park; its worker finishes
+     * that within a few instructions. */
+    while (__atomic_load_n(&f->sched_state, __ATOMIC_ACQUIRE) == FBR__PARKING)
+        fbr__cpu_relax();
+    __atomic_store_n(&f->sched_state, FBR__RUNNABLE, __ATOMIC_RELEASE);
+    struct fbr_sched *s = f->sched;
+    if (f->home) {
+        pinned_push(f->home, f);
+        if (f->home != fbr__worker_self())
+            wake_worker(f->home);
+        return;
+    }
+    struct fbr__worker *w = fbr__worker_self();
+    if (w && w->sched == s) {
+        /* Run it next: what the running fiber just woke is what it will
+         * most likely wait for. An earlier "next" moves to the ring, and
+         * then there is enough work to share with an idle worker. */
+        struct fbr_fiber *previous = __atomic_exchange_n(&w->run_next, f, __ATOMIC_ACQ_REL);
+        if (previous) {
+            local_push(w, previous);
+            wake_idle_worker(s);
+        }
+        return;
+    }
+    global_push(s, f);
+    wake_idle_worker(s);
+}
+
+/* ---- finding work ------------------------------------------------------------ */
+
+static struct fbr_fiber *global_take(struct fbr__worker *w)
+{
+    struct fbr_sched *s = w->sched;
+    if (__atomic_load_n(&s->global_count, __ATOMIC_ACQUIRE) == 0)
+        return NULL;
+    fbr__lock_acquire(&s->global_lock);
+    struct fbr_fiber *run = list_pop(&s->global);
+    uint32_t taken = run ? 1 : 0;
+    if (run) {
+        /* Take a fair share along, so the next rounds need no lock. */
+        uint32_t share = __atomic_load_n(&s->global_count, __ATOMIC_RELAXED) / s->worker_count;
+        if (share > FBR__RUNQ_SIZE / 2)
+            share = FBR__RUNQ_SIZE / 2;
+        for (; share; share--) {
+            struct fbr_fiber *f = s->global.head;
+            if (f == NULL || !fbr__runq_push(&w->runq, f))
+                break;
+            list_pop(&s->global);
+            taken++;
+        }
+    }
+    __atomic_sub_fetch(&s->global_count, taken, __ATOMIC_RELEASE);
+    fbr__lock_release(&s->global_lock);
+    return run;
+}
+
+static struct fbr_fiber *pinned_take(struct fbr__worker *w)
+{
+    if (__atomic_load_n(&w->pinned_count, __ATOMIC_ACQUIRE) == 0)
+        return NULL;
+    fbr__lock_acquire(&w->pinned_lock);
+    struct fbr_fiber *f = list_pop(&w->pinned);
+    if (f)
+        __atomic_sub_fetch(&w->pinned_count, 1, __ATOMIC_RELEASE);
+    fbr__lock_release(&w->pinned_lock);
+    return f;
+}
+
+static struct fbr_fiber *steal(struct fbr__worker *w)
+{
+    struct fbr_sched *s = w->sched;
+    unsigned n = s->worker_count;
+    if (n < 2)
+        return NULL;
+    unsigned start = (unsigned)(next_random(&w->thread_state->rng) % n);
+    for (unsigned i = 0; i < n; i++) {
+        struct fbr__worker *victim = &s->workers[(start + i) % n];
+        if (victim == w)
+            continue;
+        struct fbr_fiber *f = fbr__runq_steal(&victim->runq, &w->runq);
+        if (f) {
+            __atomic_store_n(&w->steals, w->steals + 1, __ATOMIC_RELAXED);
+            return f;
+        }
+    }
+    return NULL;
+}
+
+static bool any_work_visible(struct fbr__worker *w)
+{
+    struct fbr_sched *s = w->sched;
+    if (__atomic_load_n(&s->global_count, __ATOMIC_SEQ_CST) || __atomic_load_n(&w->pinned_count, __ATOMIC_SEQ_CST))
+        return true;
+    for (unsigned i = 0; i < s->worker_count; i++) {
+        struct fbr__runq *q = &s->workers[i].runq;
+        if (__atomic_load_n(&q->tail, __ATOMIC_SEQ_CST) != __atomic_load_n(&q->head, __ATOMIC_SEQ_CST))
+            return true;
+    }
+    return fbr__timer_earliest(&w->timers) <= fbr_now();
+}
+
+/* Sleeps until woken or until the worker's next timer is due. */
+static void park_worker(struct fbr__worker *w)
+{
+    struct fbr_sched *s = w->sched;
+    __atomic_store_n(&w->wake_word, 0, __ATOMIC_RELAXED);
+    fbr__lock_acquire(&s->idle_lock);
+    s->idle[s->idle_count] = w->index;
+    w->idle = true;
+    __atomic_store_n(&s->idle_count, s->idle_count + 1, __ATOMIC_SEQ_CST);
+    fbr__lock_release(&s->idle_lock);
+
+    /* Work published before we joined the idle list would not have woken
+     * us: look once more before sleeping. */
+    if (!any_work_visible(w) && !__atomic_load_n(&s->exiting, __ATOMIC_ACQUIRE)) {
+        __atomic_store_n(&w->parks, w->parks + 1, __ATOMIC_RELAXED);
+        fbr__futex_wait(&w->wake_word, 0, fbr__timer_earliest(&w->timers));
+    }
+    fbr__lock_acquire(&s->idle_lock);
+    if (w->idle)
+        idle_list_remove(s, w);
+    fbr__lock_release(&s->idle_lock);
+}
+
+static struct fbr_fiber *find_runnable(struct fbr__worker *w)
+{
+    struct fbr_sched *s = w->sched;
+    for (;;) {
+        fbr__timer_fire_due(&w->timers, fbr_now());
+        struct fbr_fiber *f;
+        if (++w->tick % GLOBAL_QUEUE_FAIRNESS_TICK == 0 && (f = global_take(w)))
+            return f;
+        if ((f = __atomic_exchange_n(&w->run_next, NULL, __ATOMIC_ACQ_REL)))
+            return f;
+        if ((f = pinned_take(w)))
+            return f;
+        if ((f = fbr__runq_pop(&w->runq)))
+            return f;
+        if ((f = global_take(w)))
+            return f;
+        /* Look for work elsewhere; only a few workers do at once, so that a
+         * burst of wake-ups does not send every idle worker hunting. */
+        if (__atomic_load_n(&s->spinning, __ATOMIC_ACQUIRE) * 2 < s->worker_count) {
+            __atomic_add_fetch(&s->spinning, 1, __ATOMIC_ACQ_REL);
+            f = steal(w);
+            __atomic_sub_fetch(&s->spinning, 1, __ATOMIC_ACQ_REL);
+            if (f) {
+                /* We found work: more may be coming, let another look. */
+                wake_idle_worker(s);
+                return f;
+            }
+        }
+        if (__atomic_load_n(&s->exiting, __ATOMIC_ACQUIRE))
+            return NULL;
+        park_worker(w);
+    }
+}
+
+/* ---- running fibers ---------------------------------------------------------- */
+
+static void finish_fiber(struct fbr_sched *s, struct fbr_fiber *f)
+{
+    fbr__fiber_release_stack(f);
+    registry_remove(f);
+    __atomic_add_fetch(&s->finished, 1, __ATOMIC_RELAXED);
+    bool last = __atomic_sub_fetch(&s->live, 1, __ATOMIC_ACQ_REL) == 0;
+
+    fbr__lock_acquire(&f->join_lock);
+    __atomic_store_n(&f->state, FBR_FIBER_FINISHED, __ATOMIC_RELAXED);
+    __atomic_store_n(&f->sched_state, FBR__DONE, __ATOMIC_RELEASE);
+    bool free_it = f->join_mode == FBR__DETACHED;
+    fbr__wait *joiner = NULL;
+    if (f->joiner && fbr__wait_claim(f->joiner, 1))
+        joiner = f->joiner;
+    f->joiner = NULL;
+    fbr__lock_release(&f->join_lock);
+    /* From here the record may already belong to the joiner. */
+    if (joiner)
+        fbr__wait_complete(joiner);
+    if (free_it)
+        fbr__fiber_free(f);
+    if (last) {
+        __atomic_add_fetch(&s->live_generation, 1, __ATOMIC_RELEASE);
+        fbr__futex_wake(&s->live_generation, 1 << 30);
+    }
+}
+
+static void run_fiber(struct fbr__worker *w, struct fbr_fiber *f)
+{
+    if (f->pinned && f->home == NULL)
+        f->home = w;
+    __atomic_store_n(&w->runs, w->runs + 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&f->sched_state, FBR__RUNNING, __ATOMIC_RELAXED);
+    __atomic_store_n(&f->state, FBR_FIBER_RUNNING, __ATOMIC_RELAXED);
+    struct fbr__thread *t = w->thread_state;
+    fbr__switch(&t->root, f, NULL);
+    switch (w->after) {
+    case FBR__AFTER_YIELD:
+        __atomic_store_n(&f->state, FBR_FIBER_SUSPENDED, __ATOMIC_RELAXED);
+        __atomic_store_n(&f->sched_state, FBR__RUNNABLE, __ATOMIC_RELEASE);
+        if (f->home)
+            pinned_push(w, f);
+        else
+            local_push(w, f);
+        break;
+    case FBR__AFTER_PARK:
+        __atomic_store_n(&f->state, FBR_FIBER_SUSPENDED, __ATOMIC_RELAXED);
+        __atomic_store_n(&f->sched_state, FBR__WAITING, __ATOMIC_RELEASE);
+        if (w->after_release)
+            w->after_release(w->after_arg);
+        break;
+    case FBR__AFTER_FINISH:
+        finish_fiber(w->sched, f);
+        break;
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct fbr__worker *w = arg;
+    struct fbr__thread *t;
+    if (fbr__thread_get(&t) != FBR_OK) {
+        /* Without its thread state (a signal stack) a worker cannot run
+         * fibers safely; the others carry on. */
+        fprintf(stderr, "fiberrt: worker %u cannot start: %s\n", w->index, fbr_last_error());
+        return NULL;
+    }
+    t->worker = w;
+    t->rng = 0x9E3779B97F4A7C15ull * (w->index + 1);
+    w->thread_state = t;
+    char name[16];
+    snprintf(name, sizeof name, "fbr-worker-%u", w->index);
+    pthread_setname_np(pthread_self(), name);
+    struct fbr_fiber *f;
+    while ((f = find_runnable(w)))
+        run_fiber(w, f);
+    t->worker = NULL;
+    return NULL;
+}
+
+/* Called on a fiber: hand control to the worker loop, which then does
+ * `after` for us. */
+static void switch_to_loop(enum fbr__after_switch after, void (*release)(void *), void *arg)
+{
+    struct fbr__worker *w = fbr__worker_self();
+    struct fbr_fiber *self = w->thread_state->current;
+    w->after = after;
+    w->after_release = release;
+    w->after_arg = arg;
+    fbr__switch(self, &w->thread_state->root, NULL);
+}
+
+void fbr__sched_park(void (*release)(void *), void *arg)
+{
+    struct fbr__worker *w = fbr__worker_self();
+    struct fbr_fiber *self = w->thread_state->current;
+    __atomic_store_n(&self->sched_state, FBR__PARKING, __ATOMIC_RELEASE);
+    switch_to_loop(FBR__AFTER_PARK, release, arg);
+}
+
+static void sched_fiber_entry(void *arg, void *first_value)
+{
+    (void)first_value;
+    struct fbr_fiber *self = arg;
+    fbr__switch_arrived(self);
+    self->result = self->fn(self->arg);
+    struct fbr__worker *w = fbr__worker_self();
+    w->after = FBR__AFTER_FINISH;
+    fbr__switch_final(self, &w->thread_state->root);
+}
+
+/* ---- the public API --------------------------------------------------------- */
+
+static bool is_scheduler(const struct fbr_sched *s)
+{
+    return s != NULL && s->workers != NULL;
+}
+
+static unsigned online_cpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
+
+static void stop_and_join_workers(struct fbr_sched *s)
+{
+    __atomic_store_n(&s->exiting, true, __ATOMIC_RELEASE);
+    for (unsigned i = 0; i < s->worker_count; i++)
+        wake_token(&s->workers[i]);
+    for (unsigned i = 0; i < s->worker_count; i++)
+        if (s->workers[i].thread_started)
+            pthread_join(s->workers[i].thread, NULL);
+    s->workers_joined = true;
+}
+
+static void free_scheduler(struct fbr_sched *s)
+{
+    for (unsigned i = 0; i < s->worker_count; i++)
+        fbr__timer_heap_free(&s->workers[i].timers);
+    free(s->workers);
+    free(s->idle);
+    s->workers = NULL;
+    free(s);
+}
+
+int fbr_sched_create(fbr_sched **out, const fbr_sched_options *opts)
+{
+    if (out == NULL)
+        return fbr__fail(FBR_EINVAL, "fbr_sched_create: out is NULL");
+    *out = NULL;
+    unsigned workers = opts && opts->workers ? opts->workers : online_cpus();
+    if (workers > FBR_SCHED_MAX_WORKERS)
+        return fbr__fail(FBR_EINVAL, "%u workers asked for; at most %d", workers, FBR_SCHED_MAX_WORKERS);
+    int rc = fbr__runtime_ready();
+    if (rc != FBR_OK)
+        return rc;
+    struct fbr_sched *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return fbr__fail(FBR_ENOMEM, "out of memory for a scheduler");
+    s->workers = calloc(workers, sizeof *s->workers);
+    s->idle = calloc(workers, sizeof *s->idle);
+    if (s->workers == NULL || s->idle == NULL) {
+        free(s->workers);
+        free(s->idle);
+        free(s);
+        return fbr__fail(FBR_ENOMEM, "out of memory for %u workers", workers);
+    }
+    s->worker_count = workers;
+    for (unsigned i = 0; i < workers; i++) {
+        struct fbr__worker *w = &s->workers[i];
+        w->sched = s;
+        w->index = i;
+        fbr__timer_heap_init(&w->timers);
+    }
+    for (unsigned i = 0; i < workers; i++) {
+        struct fbr__worker *w = &s->workers[i];
+        int err = pthread_create(&w->thread, NULL, worker_main, w);
+        if (err != 0) {
+            stop_and_join_workers(s);
+            free_scheduler(s);
+            return fbr__fail(err == EAGAIN ? FBR_ENOMEM : FBR_ESYSTEM, "cannot start worker thread %u: %s", i,
+                             strerror(err));
+        }
+        w->thread_started = true;
+    }
+    *out = s;
+    return FBR_OK;
+}
+
+int fbr_spawn(fbr_sched *s, fbr_fiber **out, fbr_fiber_fn fn, void *arg, const fbr_spawn_options *opts)
+{
+    if (out)
+        *out = NULL;
+    if (!is_scheduler(s))
+        return fbr__fail(FBR_EINVAL, "fbr_spawn: not a scheduler");
+    if (fn == NULL)
+        return fbr__fail(FBR_EINVAL, "fbr_spawn: fn is NULL");
+    struct fbr__worker *w = fbr__worker_self();
+    bool from_inside = w != NULL && w->sched == s;
+    /* A shutting-down scheduler still lets its own fibers spawn helpers to
+     * finish their work; only new work from outside is refused. */
+    if (!from_inside && __atomic_load_n(&s->stopping, __ATOMIC_SEQ_CST))
+        return fbr__fail(FBR_ESHUTDOWN, "fbr_spawn: the scheduler is shutting down");
+    struct fbr_fiber *f;
+    int rc = fbr__fiber_new(&f, fn, arg, opts ? opts->stack_max : 0, opts ? opts->stack_initial : 0,
+                            opts ? opts->name : NULL, sched_fiber_entry);
+    if (rc != FBR_OK)
+        return rc;
+    f->sched = s;
+    f->pinned = opts && opts->pinned;
+    f->join_mode = out ? FBR__JOINABLE : FBR__DETACHED;
+    f->join_lock = (fbr__lock)FBR__LOCK_INIT;
+    __atomic_add_fetch(&s->live, 1, __ATOMIC_SEQ_CST);
+    if (!from_inside && __atomic_load_n(&s->stopping, __ATOMIC_SEQ_CST)) {
+        /* Shutdown began meanwhile and may already have seen no live fibers. */
+        if (__atomic_sub_fetch(&s->live, 1, __ATOMIC_SEQ_CST) == 0) {
+            __atomic_add_fetch(&s->live_generation, 1, __ATOMIC_RELEASE);
+            fbr__futex_wake(&s->live_generation, 1 << 30);
+        }
+        fbr__fiber_free(f);
+        return fbr__fail(FBR_ESHUTDOWN, "fbr_spawn: the scheduler is shutting down");
+    }
+    __atomic_add_fetch(&s->spawned, 1, __ATOMIC_RELAXED);
+    registry_add(from_inside ? &w->registry : &s->outside_registry, f);
+    if (out)
+        *out = f;
+    __atomic_store_n(&f->sched_state, FBR__WAITING, __ATOMIC_RELAXED);
+    fbr__sched_ready(f);
+    return FBR_OK;
+}
+
+static int check_joinable(struct fbr_fiber *f, const char *what)
+{
+    if (!fbr__is_fiber(f))
+        return fbr__fail(FBR_EINVAL, "%s: not a live fiber", what);
+    if (f->sched == NULL)
+        return fbr__fail(FBR_EINVAL, "%s: fiber %llu is not scheduled (use fbr_fiber_resume)", what,
+                         (unsigned long long)f->id);
+    return FBR_OK;
+}
+
+int fbr_join_until(fbr_fiber *f, void **result, int64_t deadline)
+{
+    int rc = check_joinable(f, "fbr_join");
+    if (rc != FBR_OK)
+        return rc;
+    if (f == fbr_fiber_self())
+        return fbr__fail(FBR_EDEADLK, "fiber %llu cannot join itself", (unsigned long long)f->id);
+    fbr__lock_acquire(&f->join_lock);
+    if (f->join_mode != FBR__JOINABLE || f->joiner != NULL) {
+        fbr__lock_release(&f->join_lock);
+        return fbr__fail(FBR_EINVAL, "fiber %llu is detached, joined, or being joined already",
+                         (unsigned long long)f->id);
+    }
+    if (__atomic_load_n(&f->state, __ATOMIC_RELAXED) != FBR_FIBER_FINISHED) {
+        fbr__wait wait;
+        fbr__wait_init(&wait);
+        f->joiner = &wait;
+        if (fbr__wait_block(&wait, fbr__wait_release_lock, &f->join_lock, deadline) == FBR__CLAIM_TIMEOUT) {
+            fbr__lock_acquire(&f->join_lock);
+            if (f->joiner == &wait)
+                f->joiner = NULL;
+            fbr__lock_release(&f->join_lock);
+            return fbr__fail(FBR_ETIMEDOUT, "fiber %llu did not finish before the deadline",
+                             (unsigned long long)f->id);
+        }
+        fbr__lock_acquire(&f->join_lock);
+    }
+    f->join_mode = FBR__JOINED;
+    fbr__lock_release(&f->join_lock);
+    if (result)
+        *result = f->result;
+    fbr__fiber_free(f);
+    return FBR_OK;
+}
+
+int fbr_join(fbr_fiber *f, void **result)
+{
+    return fbr_join_until(f, result, FBR_NO_DEADLINE);
+}
+
+int fbr_detach(fbr_fiber *f)
+{
+    int rc = check_joinable(f, "fbr_detach");
+    if (rc != FBR_OK)
+        return rc;
+    fbr__lock_acquire(&f->join_lock);
+    if (f->join_mode != FBR__JOINABLE || f->joiner != NULL) {
+        fbr__lock_release(&f->join_lock);
+        return fbr__fail(FBR_EINVAL, "fiber %llu is detached, joined, or being joined already",
+                         (unsigned long long)f->id);
+    }
+    bool finished = __atomic_load_n(&f->state, __ATOMIC_RELAXED) == FBR_FIBER_FINISHED;
+    f->join_mode = FBR__DETACHED;
+    fbr__lock_release(&f->join_lock);
+    if (finished)
+        fbr__fiber_free(f);
+    return FBR_OK;
+}
+
+static struct fbr_fiber *scheduled_self(void)
+{
+    struct fbr_fiber *self = fbr_fiber_self();
+    return self && self->sched ? self : NULL;
+}
+
+int fbr_yield(void)
+{
+    if (scheduled_self() == NULL)
+        return fbr__fail(FBR_ENOTFIBER, "fbr_yield called outside a scheduled fiber");
+    switch_to_loop(FBR__AFTER_YIELD, NULL, NULL);
+    return FBR_OK;
+}
+
+int fbr_sleep_until(int64_t deadline)
+{
+    if (scheduled_self() == NULL) {
+        struct timespec ts = {.tv_sec = (time_t)(deadline / FBR_SECOND), .tv_nsec = (long)(deadline % FBR_SECOND)};
+        if (deadline <= 0)
+            return FBR_OK;
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
+        }
+        return FBR_OK;
+    }
+    if (deadline <= fbr_now())
+        return FBR_OK;
+    fbr__wait wait;
+    fbr__wait_init(&wait);
+    fbr__wait_block(&wait, NULL, NULL, deadline);
+    return FBR_OK;
+}
+
+int fbr_sleep_for(int64_t ns)
+{
+    return fbr_sleep_until(fbr_deadline_in(ns));
+}
+
+fbr_sched *fbr_sched_current(void)
+{
+    struct fbr_fiber *self = scheduled_self();
+    return self ? self->sched : NULL;
+}
+
+int fbr_worker_current(void)
+{
+    struct fbr__worker *w = fbr__worker_self();
+    return w && scheduled_self() ? (int)w->index : -1;
+}
+
+static size_t describe_live(struct fbr_sched *s, fbr_fiber_info *info, size_t capacity)
+{
+    size_t n = 0;
+    for (unsigned i = 0; i <= s->worker_count; i++) {
+        struct fbr__registry *r = i < s->worker_count ? &s->workers[i].registry : &s->outside_registry;
+        fbr__lock_acquire(&r->lock);
+        for (struct fbr_fiber *f = r->head; f; f = f->registry_next, n++)
+            if (n < capacity) {
+                info[n].id = f->id;
+                memcpy(info[n].name, f->name, sizeof info[n].name);
+            }
+        fbr__lock_release(&r->lock);
+    }
+    return n;
+}
+
+int fbr_sched_shutdown(fbr_sched *s, int64_t deadline, fbr_fiber_info *still_running, size_t capacity,
+                       size_t *count)
+{
+    if (count)
+        *count = 0;
+    if (!is_scheduler(s))
+        return fbr__fail(FBR_EINVAL, "fbr_sched_shutdown: not a scheduler");
+    if (capacity && still_running == NULL)
+        return fbr__fail(FBR_EINVAL, "fbr_sched_shutdown: still_running is NULL but capacity is %zu", capacity);
+    struct fbr__worker *self = fbr__worker_self();
+    if (self && self->sched == s)
+        return fbr__fail(FBR_EDEADLK, "a scheduler cannot be shut down from one of its own fibers");
+    __atomic_store_n(&s->stopping, true, __ATOMIC_SEQ_CST);
+    for (;;) {
+        uint32_t generation = __atomic_load_n(&s->live_generation, __ATOMIC_ACQUIRE);
+        if (__atomic_load_n(&s->live, __ATOMIC_SEQ_CST) == 0)
+            break;
+        if (fbr__futex_wait(&s->live_generation, generation, deadline) == ETIMEDOUT &&
+            __atomic_load_n(&s->live, __ATOMIC_ACQUIRE) != 0) {
+            size_t n = describe_live(s, still_running, capacity);
+            if (count)
+                *count = n;
+            return fbr__fail(FBR_ETIMEDOUT, "%zu fibers were still running at the deadline", n);
+        }
+    }
+    fbr__lock_acquire(&s->shutdown_lock);
+    if (!s->workers_joined)
+        stop_and_join_workers(s);
+    fbr__lock_release(&s->shutdown_lock);
+    return FBR_OK;
+}
+
+int fbr_sched_destroy(fbr_sched *s)
+{
+    if (!is_scheduler(s))
+        return fbr__fail(FBR_EINVAL, "fbr_sched_destroy: not a scheduler");
+    if (!s->workers_joined)
+        return fbr__fail(FBR_EBUSY, "the scheduler has not been shut down (call fbr_sched_shutdown first)");
+    free_scheduler(s);
+    return FBR_OK;
+}
+
+int fbr_sched_stats_get(fbr_sched *s, fbr_sched_stats *out, fbr_worker_stats *per_worker, size_t capacity)
+{
+    if (!is_scheduler(s) || out == NULL || (capacity && per_worker == NULL))
+        return fbr__fail(FBR_EINVAL, "fbr_sched_stats_get: bad arguments");
+    out->workers = s->worker_count;
+    out->live_fibers = __atomic_load_n(&s->live, __ATOMIC_RELAXED);
+    out->spawned = __atomic_load_n(&s->spawned, __ATOMIC_RELAXED);
+    out->finished = __atomic_load_n(&s->finished, __ATOMIC_RELAXED);
+    for (size_t i = 0; i < capacity && i < s->worker_count; i++) {
+        struct fbr__worker *w = &s->workers[i];
+        per_worker[i].runs = __atomic_load_n(&w->runs, __ATOMIC_RELAXED);
+        per_worker[i].steals = __atomic_load_n(&w->steals, __ATOMIC_RELAXED);
+        per_worker[i].parks = __atomic_load_n(&w->parks, __ATOMIC_RELAXED);
+        per_worker[i].runnable = fbr__runq_size(&w->runq) + __atomic_load_n(&w->pinned_count, __ATOMIC_RELAXED) +
+                                 (__atomic_load_n(&w->run_next, __ATOMIC_RELAXED) != NULL);
+    }
+    return FBR_OK;
+}
+
+int64_t fbr_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * FBR_SECOND + ts.tv_nsec;
+}
+
+int64_t fbr_deadline_in(int64_t ns)
+{
+    int64_t now = fbr_now();
+    if (ns <= 0)
+        return now;
+    return ns > FBR_NO_DEADLINE - now ? FBR_NO_DEADLINE : now + ns;
+}

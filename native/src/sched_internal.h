@@ -1,0 +1,120 @@
+/*
+ * The scheduler's internals, shared by the files that park and wake fibers
+ * (waits, channels, sync primitives).
+ *
+ * Each worker runs a loop on its OS thread's own stack and switches into
+ * fibers from there; a fiber that yields, parks or finishes switches back
+ * to that loop, which then acts on the fiber's behalf (re-queues it, marks
+ * it waiting and releases the lock it parked under, frees its stack). That
+ * round trip costs two switches instead of one, and buys the guarantee that
+ * nobody resumes a fiber whose registers are still being saved.
+ *
+ * Run queues, in the order a worker looks at them: a one-slot "run next"
+ * (what the running fiber just woke, so ping-pong pairs stay on one core),
+ * the worker's pinned fibers, its bounded local ring (others steal half of
+ * it when idle), the scheduler-wide injection queue (checked every 61st
+ * round for fairness, and whenever the local ones are empty).
+ */
+#ifndef FBR_SCHED_INTERNAL_H
+#define FBR_SCHED_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "fiber_internal.h"
+#include "fiberrt/sched.h"
+#include "lock.h"
+#include "timer.h"
+
+#define FBR__RUNQ_SIZE 256u
+
+/* Single producer (the owner), many consumers (the owner and thieves). */
+struct fbr__runq {
+    uint32_t head; /* atomic */
+    uint32_t tail; /* atomic; written by the owner only */
+    struct fbr_fiber *slots[FBR__RUNQ_SIZE];
+};
+
+struct fbr__fiber_list {
+    struct fbr_fiber *head, *tail;
+};
+
+/* A shard of the scheduler's list of live fibers (for shutdown reports). */
+struct fbr__registry {
+    fbr__lock lock;
+    struct fbr_fiber *head;
+};
+
+/* What the loop does for a fiber that just switched back to it. */
+enum fbr__after_switch {
+    FBR__AFTER_YIELD,
+    FBR__AFTER_PARK,
+    FBR__AFTER_FINISH
+};
+
+struct fbr__worker {
+    struct fbr_sched *sched;
+    unsigned index;
+    pthread_t thread;
+    bool thread_started;
+    struct fbr__thread *thread_state;
+
+    struct fbr_fiber *run_next; /* atomic; taken only by the owner */
+    struct fbr__runq runq;
+    fbr__lock pinned_lock;
+    struct fbr__fiber_list pinned;
+    uint32_t pinned_count; /* atomic */
+    fbr__timer_heap timers;
+
+    uint32_t wake_word; /* futex: 1 once woken */
+    bool idle;          /* under sched->idle_lock */
+    bool spinning;
+    uint32_t tick;
+
+    /* Set by a fiber right before it switches back to the loop. */
+    enum fbr__after_switch after;
+    void (*after_release)(void *);
+    void *after_arg;
+
+    struct fbr__registry registry;
+
+    /* Written by the owner, read by stats (relaxed atomics). */
+    uint64_t runs, steals, parks;
+};
+
+struct fbr_sched {
+    unsigned worker_count;
+    struct fbr__worker *workers;
+
+    fbr__lock global_lock;
+    struct fbr__fiber_list global;
+    uint32_t global_count; /* atomic */
+
+    fbr__lock idle_lock;
+    unsigned *idle; /* stack of idle worker indices */
+    unsigned idle_count; /* atomic (written under idle_lock) */
+    uint32_t spinning;   /* atomic: workers looking for work to steal */
+
+    struct fbr__registry outside_registry; /* fibers spawned from non-worker threads */
+
+    uint64_t live, spawned, finished; /* atomic */
+    uint32_t live_generation;         /* futex: bumped when live reaches 0 */
+    bool stopping;                    /* atomic: outside spawns refused */
+    bool exiting;                     /* atomic: workers leave their loops */
+    bool workers_joined;
+    fbr__lock shutdown_lock;
+};
+
+/* The worker the calling thread is, or NULL. */
+struct fbr__worker *fbr__worker_self(void);
+
+/* Makes a waiting (or new) fiber runnable. Any thread may call it. */
+void fbr__sched_ready(struct fbr_fiber *f);
+
+/* Parks the calling scheduled fiber: its worker marks it waiting, then calls
+ * release(arg) (if not NULL), then runs other fibers. Returns once
+ * fbr__sched_ready has been called for it. */
+void fbr__sched_park(void (*release)(void *), void *arg);
+
+#endif

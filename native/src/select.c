@@ -1,0 +1,140 @@
+/*
+ * select: wait on several channel operations, perform exactly one.
+ *
+ * All the channels involved are locked (in address order, so that two
+ * selects cannot deadlock), the cases are tried in a random order (so that
+ * among ready cases each is equally likely), and if none is ready one shared
+ * wait is queued on every channel. Whichever operation claims the wait first
+ * completes its case; the others find it claimed and skip its nodes.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "chan_internal.h"
+#include "fiberrt/sched.h"
+#include "fiberrt/time.h"
+#include "error_internal.h"
+#include "thread.h"
+
+#define SELECT_MAX_CASES 64
+
+struct locked_set {
+    struct fbr_chan *chans[SELECT_MAX_CASES];
+    size_t count;
+};
+
+static int by_address(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t) * (struct fbr_chan *const *)a, y = (uintptr_t) * (struct fbr_chan *const *)b;
+    return (x > y) - (x < y);
+}
+
+static void lock_all(struct locked_set *set)
+{
+    for (size_t i = 0; i < set->count; i++)
+        fbr__lock_acquire(&set->chans[i]->lock);
+}
+
+static void unlock_all(void *arg)
+{
+    struct locked_set *set = arg;
+    for (size_t i = set->count; i-- > 0;)
+        fbr__lock_release(&set->chans[i]->lock);
+}
+
+static uint64_t thread_random(void)
+{
+    static _Thread_local uint64_t state;
+    if (state == 0)
+        state = (uint64_t)(uintptr_t)&state ^ (uint64_t)fbr_now() ^ 0x9E3779B97F4A7C15ull;
+    state ^= state >> 12;
+    state ^= state << 25;
+    state ^= state >> 27;
+    return state * 0x2545F4914F6CDD1Dull;
+}
+
+int fbr_select(fbr_select_case *cases, size_t count, int64_t deadline, int flags, size_t *chosen)
+{
+    if (cases == NULL || chosen == NULL || count > SELECT_MAX_CASES)
+        return fbr__fail(FBR_EINVAL, "fbr_select: cases or chosen is NULL, or more than %d cases", SELECT_MAX_CASES);
+    if (flags & ~FBR_SELECT_NONBLOCKING)
+        return fbr__fail(FBR_EINVAL, "fbr_select: unknown flags %#x", (unsigned)flags);
+    struct locked_set set = {.count = 0};
+    for (size_t i = 0; i < count; i++) {
+        if (cases[i].chan == NULL)
+            continue;
+        if (!fbr__is_chan(cases[i].chan) || (cases[i].op != FBR_SELECT_SEND && cases[i].op != FBR_SELECT_RECV))
+            return fbr__fail(FBR_EINVAL, "fbr_select: case %zu has a bad channel or operation", i);
+        if (cases[i].op == FBR_SELECT_SEND && cases[i].elem == NULL && cases[i].chan->elem_size)
+            return fbr__fail(FBR_EINVAL, "fbr_select: send case %zu has no value", i);
+        set.chans[set.count++] = cases[i].chan;
+    }
+    qsort(set.chans, set.count, sizeof set.chans[0], by_address);
+    size_t unique = 0;
+    for (size_t i = 0; i < set.count; i++)
+        if (unique == 0 || set.chans[unique - 1] != set.chans[i])
+            set.chans[unique++] = set.chans[i];
+    set.count = unique;
+
+    /* A random permutation of the cases: the first ready one in it wins. */
+    uint8_t order[SELECT_MAX_CASES];
+    for (size_t i = 0; i < count; i++)
+        order[i] = (uint8_t)i;
+    for (size_t i = count; i > 1; i--) {
+        size_t j = (size_t)(thread_random() % i);
+        uint8_t t = order[i - 1];
+        order[i - 1] = order[j];
+        order[j] = t;
+    }
+
+    lock_all(&set);
+    for (size_t k = 0; k < count; k++) {
+        fbr_select_case *c = &cases[order[k]];
+        if (c->chan == NULL)
+            continue;
+        fbr__wait *woken;
+        enum fbr__chan_attempt attempt = c->op == FBR_SELECT_SEND ? fbr__chan_try_send_locked(c->chan, c->elem, &woken)
+                                                                  : fbr__chan_try_recv_locked(c->chan, c->elem, &woken);
+        if (attempt == FBR__CHAN_WOULD_BLOCK)
+            continue;
+        unlock_all(&set);
+        if (woken)
+            fbr__wait_complete(woken);
+        c->result = attempt == FBR__CHAN_DONE ? FBR_OK : FBR_ECLOSED;
+        *chosen = order[k];
+        return FBR_OK;
+    }
+    if ((flags & FBR_SELECT_NONBLOCKING) || set.count == 0) {
+        unlock_all(&set);
+        if (flags & FBR_SELECT_NONBLOCKING)
+            return FBR_EAGAIN;
+        /* Only nil channels and no deadline: Go would block forever. */
+        if (deadline == FBR_NO_DEADLINE)
+            return fbr__fail(FBR_EDEADLK, "fbr_select: no channel to wait on and no deadline");
+        fbr_sleep_until(deadline);
+        return fbr__fail(FBR_ETIMEDOUT, "fbr_select: the deadline passed");
+    }
+
+    fbr__wait wait;
+    fbr__wait_init(&wait);
+    fbr__wait_node nodes[SELECT_MAX_CASES];
+    for (size_t i = 0; i < count; i++) {
+        nodes[i] = (fbr__wait_node){.wait = &wait, .token = (uint32_t)i + 1, .elem = cases[i].elem};
+        if (cases[i].chan)
+            fbr__wait_queue_push(cases[i].op == FBR_SELECT_SEND ? &cases[i].chan->senders : &cases[i].chan->receivers,
+                                 &nodes[i]);
+    }
+    uint32_t token = fbr__wait_block(&wait, unlock_all, &set, deadline);
+    /* Take our other nodes out of the queues they are still in. */
+    lock_all(&set);
+    for (size_t i = 0; i < count; i++)
+        if (cases[i].chan)
+            fbr__wait_queue_remove(cases[i].op == FBR_SELECT_SEND ? &cases[i].chan->senders : &cases[i].chan->receivers,
+                                   &nodes[i]);
+    unlock_all(&set);
+    if (token == FBR__CLAIM_TIMEOUT)
+        return fbr__fail(FBR_ETIMEDOUT, "fbr_select: the deadline passed");
+    *chosen = token - 1;
+    cases[token - 1].result = wait.result;
+    return FBR_OK;
+}

@@ -1,0 +1,114 @@
+#include <stdlib.h>
+
+#include "error_internal.h"
+#include "fiberrt/sync.h"
+#include "fiberrt/time.h"
+#include "lock.h"
+#include "wait.h"
+
+#define WAITGROUP_MAGIC 0x50524757u /* "WGRP" */
+
+struct fbr_waitgroup {
+    fbr__lock lock;
+    uint32_t magic;
+    int64_t count;
+    fbr__wait_queue waiters;
+};
+
+static bool is_waitgroup(const struct fbr_waitgroup *wg)
+{
+    return wg != NULL && wg->magic == WAITGROUP_MAGIC;
+}
+
+int fbr_waitgroup_create(fbr_waitgroup **out)
+{
+    if (out == NULL)
+        return fbr__fail(FBR_EINVAL, "fbr_waitgroup_create: out is NULL");
+    *out = calloc(1, sizeof **out);
+    if (*out == NULL)
+        return fbr__fail(FBR_ENOMEM, "out of memory for a wait group");
+    (*out)->magic = WAITGROUP_MAGIC;
+    return FBR_OK;
+}
+
+int fbr_waitgroup_destroy(fbr_waitgroup *wg)
+{
+    if (!is_waitgroup(wg))
+        return fbr__fail(FBR_EINVAL, "fbr_waitgroup_destroy: not a wait group");
+    fbr__lock_acquire(&wg->lock);
+    bool waited_on = !fbr__wait_queue_empty(&wg->waiters);
+    fbr__lock_release(&wg->lock);
+    if (waited_on)
+        return fbr__fail(FBR_EBUSY, "the wait group has waiters");
+    wg->magic = 0;
+    free(wg);
+    return FBR_OK;
+}
+
+int fbr_waitgroup_add(fbr_waitgroup *wg, int64_t delta)
+{
+    if (!is_waitgroup(wg))
+        return fbr__fail(FBR_EINVAL, "fbr_waitgroup_add: not a wait group");
+    fbr__lock_acquire(&wg->lock);
+    if (wg->count + delta < 0) {
+        int64_t count = wg->count;
+        fbr__lock_release(&wg->lock);
+        return fbr__fail(FBR_EINVAL, "the wait group counter (%lld) would go negative", (long long)count);
+    }
+    wg->count += delta;
+    fbr__wait_node *claimed = NULL, *n;
+    if (wg->count == 0)
+        while ((n = fbr__wait_queue_claim_first(&wg->waiters))) {
+            n->wait->result = FBR_OK;
+            n->next_claimed = claimed;
+            claimed = n;
+        }
+    fbr__lock_release(&wg->lock);
+    while ((n = claimed)) {
+        claimed = n->next_claimed;
+        fbr__wait_complete(n->wait);
+    }
+    return FBR_OK;
+}
+
+int fbr_waitgroup_done(fbr_waitgroup *wg)
+{
+    return fbr_waitgroup_add(wg, -1);
+}
+
+int fbr_waitgroup_wait_until(fbr_waitgroup *wg, int64_t deadline)
+{
+    if (!is_waitgroup(wg))
+        return fbr__fail(FBR_EINVAL, "fbr_waitgroup_wait: not a wait group");
+    fbr__lock_acquire(&wg->lock);
+    if (wg->count == 0) {
+        fbr__lock_release(&wg->lock);
+        return FBR_OK;
+    }
+    fbr__wait wait;
+    fbr__wait_init(&wait);
+    fbr__wait_node node = {.wait = &wait, .token = 1};
+    fbr__wait_queue_push(&wg->waiters, &node);
+    if (fbr__wait_block(&wait, fbr__wait_release_lock, &wg->lock, deadline) == FBR__CLAIM_TIMEOUT) {
+        fbr__lock_acquire(&wg->lock);
+        fbr__wait_queue_remove(&wg->waiters, &node);
+        fbr__lock_release(&wg->lock);
+        return fbr__fail(FBR_ETIMEDOUT, "the wait group did not reach zero before the deadline");
+    }
+    return FBR_OK;
+}
+
+int fbr_waitgroup_wait(fbr_waitgroup *wg)
+{
+    return fbr_waitgroup_wait_until(wg, FBR_NO_DEADLINE);
+}
+
+int64_t fbr_waitgroup_count(fbr_waitgroup *wg)
+{
+    if (!is_waitgroup(wg))
+        return fbr__fail(FBR_EINVAL, "fbr_waitgroup_count: not a wait group");
+    fbr__lock_acquire(&wg->lock);
+    int64_t count = wg->count;
+    fbr__lock_release(&wg->lock);
+    return count;
+}
