@@ -1,0 +1,216 @@
+/* WaitGroup, Mutex and Cond: fibers park instead of blocking their worker,
+ * threads block, and misuse is an error. */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdint.h>
+
+#include <fiberrt.h>
+
+#include "harness.h"
+#include "support.h"
+
+static fbr_sched *start(unsigned workers)
+{
+    fbr_sched *s;
+    fbr_sched_options opts = {.workers = workers};
+    CHECK_OK(fbr_sched_create(&s, &opts));
+    return s;
+}
+
+static void stop(fbr_sched *s)
+{
+    CHECK_OK(fbr_sched_shutdown(s, FBR_NO_DEADLINE, NULL, 0, NULL));
+    CHECK_OK(fbr_sched_destroy(s));
+}
+
+struct counted {
+    fbr_waitgroup *wg;
+    fbr_mutex *m;
+    long counter;
+};
+
+/* Holds the mutex across yields and sleeps: other fibers on the same worker
+ * must park on it, not spin, and must not get in. */
+static void *increment_slowly(void *arg)
+{
+    struct counted *c = arg;
+    for (int i = 0; i < 50; i++) {
+        CHECK_OK(fbr_mutex_lock(c->m));
+        long seen = c->counter;
+        if (i % 5 == 0)
+            CHECK_OK(fbr_yield());
+        if (i % 17 == 0)
+            CHECK_OK(fbr_sleep_for(100 * FBR_MICROSECOND));
+        c->counter = seen + 1;
+        CHECK_OK(fbr_mutex_unlock(c->m));
+    }
+    CHECK_OK(fbr_waitgroup_done(c->wg));
+    return NULL;
+}
+
+static void *thread_increments(void *arg)
+{
+    struct counted *c = arg;
+    for (int i = 0; i < 500; i++) {
+        CHECK_OK(fbr_mutex_lock(c->m));
+        c->counter++;
+        CHECK_OK(fbr_mutex_unlock(c->m));
+    }
+    CHECK_OK(fbr_waitgroup_done(c->wg));
+    return NULL;
+}
+
+FBR_TEST(a_mutex_excludes_across_parks_workers_and_threads)
+{
+    fbr_sched *s = start(3);
+    struct counted c = {.counter = 0};
+    CHECK_OK(fbr_waitgroup_create(&c.wg));
+    CHECK_OK(fbr_mutex_create(&c.m));
+    enum { FIBERS = 40, THREADS = 2 };
+    CHECK_OK(fbr_waitgroup_add(c.wg, FIBERS + THREADS));
+    for (int i = 0; i < FIBERS; i++)
+        CHECK_OK(fbr_spawn(s, NULL, increment_slowly, &c, NULL));
+    pthread_t threads[THREADS];
+    for (int i = 0; i < THREADS; i++)
+        CHECK_EQ(pthread_create(&threads[i], NULL, thread_increments, &c), 0);
+    CHECK_OK(fbr_waitgroup_wait(c.wg));
+    for (int i = 0; i < THREADS; i++)
+        CHECK_EQ(pthread_join(threads[i], NULL), 0);
+    CHECK_EQ(c.counter, FIBERS * 50 + THREADS * 500);
+    CHECK_EQ(fbr_waitgroup_count(c.wg), 0);
+    stop(s);
+    CHECK_OK(fbr_mutex_destroy(c.m));
+    CHECK_OK(fbr_waitgroup_destroy(c.wg));
+}
+
+static void *lock_with_deadline(void *arg)
+{
+    return (void *)(intptr_t)fbr_mutex_lock_until(arg, fbr_deadline_in(5 * FBR_MILLISECOND));
+}
+
+FBR_TEST(mutex_misuse_and_timeouts)
+{
+    fbr_mutex *m;
+    CHECK_OK(fbr_mutex_create(&m));
+    CHECK_EQ(fbr_mutex_unlock(m), FBR_EINVAL);
+    CHECK_OK(fbr_mutex_try_lock(m));
+    CHECK_EQ(fbr_mutex_try_lock(m), FBR_EAGAIN);
+    CHECK_EQ(fbr_mutex_destroy(m), FBR_EBUSY);
+    fbr_sched *s = start(1);
+    fbr_fiber *f;
+    void *rc;
+    CHECK_OK(fbr_spawn(s, &f, lock_with_deadline, m, NULL));
+    CHECK_OK(fbr_join(f, &rc));
+    CHECK_EQ((intptr_t)rc, FBR_ETIMEDOUT);
+    CHECK_EQ((intptr_t)lock_with_deadline(m), FBR_ETIMEDOUT); /* a thread, too */
+    CHECK_OK(fbr_mutex_unlock(m));
+    CHECK_OK(fbr_mutex_destroy(m));
+    stop(s);
+    CHECK_EQ(fbr_mutex_lock(NULL), FBR_EINVAL);
+}
+
+FBR_TEST(waitgroup_misuse_and_timeouts)
+{
+    fbr_waitgroup *wg;
+    CHECK_OK(fbr_waitgroup_create(&wg));
+    CHECK_OK(fbr_waitgroup_wait(wg)); /* zero: returns at once */
+    CHECK_EQ(fbr_waitgroup_done(wg), FBR_EINVAL);
+    CHECK_STR_CONTAINS(fbr_last_error(), "negative");
+    CHECK_OK(fbr_waitgroup_add(wg, 2));
+    CHECK_EQ(fbr_waitgroup_wait_until(wg, fbr_deadline_in(2 * FBR_MILLISECOND)), FBR_ETIMEDOUT);
+    CHECK_OK(fbr_waitgroup_add(wg, -2));
+    CHECK_OK(fbr_waitgroup_destroy(wg));
+    CHECK_EQ(fbr_waitgroup_add(NULL, 1), FBR_EINVAL);
+}
+
+/* A bounded queue built from a mutex and two conditions: producers wait
+ * while it is full, consumers while it is empty. */
+struct bounded {
+    fbr_mutex *m;
+    fbr_cond *not_full, *not_empty;
+    long items[8];
+    int count, head;
+    long consumed_sum;
+    int producers_left;
+};
+
+static void *produce(void *arg)
+{
+    struct bounded *q = arg;
+    for (long i = 1; i <= 2000; i++) {
+        CHECK_OK(fbr_mutex_lock(q->m));
+        while (q->count == 8)
+            CHECK_OK(fbr_cond_wait(q->not_full, q->m));
+        q->items[(q->head + q->count++) % 8] = i;
+        CHECK_OK(fbr_cond_signal(q->not_empty));
+        CHECK_OK(fbr_mutex_unlock(q->m));
+    }
+    CHECK_OK(fbr_mutex_lock(q->m));
+    q->producers_left--;
+    CHECK_OK(fbr_cond_broadcast(q->not_empty));
+    CHECK_OK(fbr_mutex_unlock(q->m));
+    return NULL;
+}
+
+static void *consume(void *arg)
+{
+    struct bounded *q = arg;
+    long sum = 0;
+    for (;;) {
+        CHECK_OK(fbr_mutex_lock(q->m));
+        while (q->count == 0 && q->producers_left > 0)
+            CHECK_OK(fbr_cond_wait(q->not_empty, q->m));
+        if (q->count == 0) {
+            CHECK_OK(fbr_mutex_unlock(q->m));
+            break;
+        }
+        sum += q->items[q->head];
+        q->head = (q->head + 1) % 8;
+        q->count--;
+        CHECK_OK(fbr_cond_signal(q->not_full));
+        CHECK_OK(fbr_mutex_unlock(q->m));
+    }
+    CHECK_OK(fbr_mutex_lock(q->m));
+    q->consumed_sum += sum;
+    CHECK_OK(fbr_mutex_unlock(q->m));
+    return NULL;
+}
+
+FBR_TEST(cond_builds_a_bounded_queue)
+{
+    fbr_sched *s = start(2);
+    struct bounded q = {.producers_left = 4};
+    CHECK_OK(fbr_mutex_create(&q.m));
+    CHECK_OK(fbr_cond_create(&q.not_full));
+    CHECK_OK(fbr_cond_create(&q.not_empty));
+    fbr_fiber *fibers[7];
+    for (int i = 0; i < 4; i++)
+        CHECK_OK(fbr_spawn(s, &fibers[i], produce, &q, NULL));
+    for (int i = 4; i < 7; i++)
+        CHECK_OK(fbr_spawn(s, &fibers[i], consume, &q, NULL));
+    consume(&q); /* this thread is a consumer too */
+    for (int i = 0; i < 7; i++)
+        CHECK_OK(fbr_join(fibers[i], NULL));
+    CHECK_EQ(q.consumed_sum, 4L * 2000 * 2001 / 2);
+    stop(s);
+    CHECK_OK(fbr_cond_destroy(q.not_full));
+    CHECK_OK(fbr_cond_destroy(q.not_empty));
+    CHECK_OK(fbr_mutex_destroy(q.m));
+}
+
+FBR_TEST(cond_wait_times_out_with_the_mutex_held_again)
+{
+    fbr_mutex *m;
+    fbr_cond *c;
+    CHECK_OK(fbr_mutex_create(&m));
+    CHECK_OK(fbr_cond_create(&c));
+    CHECK_OK(fbr_mutex_lock(m));
+    CHECK_EQ(fbr_cond_wait_until(c, m, fbr_deadline_in(3 * FBR_MILLISECOND)), FBR_ETIMEDOUT);
+    CHECK_EQ(fbr_mutex_try_lock(m), FBR_EAGAIN); /* still ours */
+    CHECK_OK(fbr_mutex_unlock(m));
+    CHECK_EQ(fbr_cond_wait(c, m), FBR_EINVAL); /* waiting needs the mutex locked */
+    CHECK_OK(fbr_cond_destroy(c));
+    CHECK_OK(fbr_mutex_destroy(m));
+}
+
+FBR_TEST_MAIN()
