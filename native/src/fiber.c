@@ -26,7 +26,7 @@ bool fbr__is_fiber(const struct fbr_fiber *f)
 }
 
 int fbr__fiber_new(struct fbr_fiber **out, fbr_fiber_fn fn, void *arg, size_t stack_max, size_t stack_initial,
-                   const char *name, fbr__context_entry entry)
+                   const char *name, fbr__context_entry entry, bool lazy_stack)
 {
     size_t max = stack_max ? stack_max : FBR_STACK_DEFAULT_MAX;
     size_t initial = stack_initial ? stack_initial : FBR_STACK_DEFAULT_INITIAL;
@@ -43,10 +43,16 @@ int fbr__fiber_new(struct fbr_fiber **out, fbr_fiber_fn fn, void *arg, size_t st
     struct fbr_fiber *f = calloc(1, sizeof *f);
     if (f == NULL)
         return fbr__fail(FBR_ENOMEM, "out of memory for a fiber record");
-    rc = fbr__stack_acquire(limit, initial, &f->stack);
-    if (rc != FBR_OK) {
-        free(f);
-        return rc;
+    f->stack_limit = limit;
+    f->stack_initial = initial;
+    if (!lazy_stack) {
+        fbr__stack *st;
+        rc = fbr__stack_acquire(limit, initial, &st);
+        if (rc != FBR_OK) {
+            free(f);
+            return rc;
+        }
+        fbr__fiber_attach_stack(f, st, entry);
     }
     f->fn = fn;
     f->arg = arg;
@@ -57,11 +63,16 @@ int fbr__fiber_new(struct fbr_fiber **out, fbr_fiber_fn fn, void *arg, size_t st
         strncpy(f->name, name, sizeof f->name - 1);
         f->name[sizeof f->name - 1] = '\0';
     }
-    f->sp = fbr__context_prepare(f->stack->top, entry, f);
-    fbr__sanitizer_fiber_created(f);
     FBR__COUNT_ADD(fibers_created, 1);
     *out = f;
     return FBR_OK;
+}
+
+void fbr__fiber_attach_stack(struct fbr_fiber *f, fbr__stack *st, fbr__context_entry entry)
+{
+    f->stack = st;
+    f->sp = fbr__context_prepare(st->top, entry, f);
+    fbr__sanitizer_fiber_created(f);
 }
 
 void fbr__fiber_release_stack(struct fbr_fiber *f)
@@ -87,7 +98,7 @@ int fbr_fiber_create(fbr_fiber **out, fbr_fiber_fn fn, void *arg, const fbr_fibe
     if (fn == NULL)
         return fbr__fail(FBR_EINVAL, "fbr_fiber_create: fn is NULL");
     return fbr__fiber_new(out, fn, arg, opts ? opts->stack_max : 0, opts ? opts->stack_initial : 0,
-                          opts ? opts->name : NULL, fiber_entry);
+                          opts ? opts->name : NULL, fiber_entry, false);
 }
 
 /* Scheduled fibers are driven by their scheduler, not by hand. */
@@ -184,9 +195,14 @@ int fbr_fiber_stack_stats(const fbr_fiber *f, fbr_stack_stats *out)
 {
     if (!fbr__is_fiber(f) || out == NULL)
         return fbr__fail(FBR_EINVAL, "fbr_fiber_stack_stats: NULL or dead fiber, or NULL out");
-    if (f->stack == NULL)
-        return fbr__fail(FBR_EFINISHED, "fiber %llu has finished and released its stack",
-                         (unsigned long long)f->id);
+    if (f->stack == NULL) {
+        if (__atomic_load_n(&f->state, __ATOMIC_RELAXED) == FBR_FIBER_FINISHED)
+            return fbr__fail(FBR_EFINISHED, "fiber %llu has finished and released its stack",
+                             (unsigned long long)f->id);
+        /* A scheduled fiber that has not started yet has no stack so far. */
+        *out = (fbr_stack_stats){.limit = f->stack_limit};
+        return FBR_OK;
+    }
     fbr__stack_stats(f->stack, out);
     return FBR_OK;
 }

@@ -55,6 +55,9 @@ struct fbr_fiber {
 
     /* Scheduled fibers only. */
     struct fbr_sched *sched;
+    size_t stack_limit;   /* their stack is taken when they first run */
+    size_t stack_initial;
+    int start_error;      /* why the fiber could not start (no stack), or 0 */
     bool pinned;
     struct fbr__worker *home;      /* a pinned fiber's worker, fixed at its first run */
     uint32_t sched_state;          /* enum fbr__sched_state, atomic */
@@ -66,10 +69,16 @@ struct fbr_fiber {
     struct fbr__wait *joiner;      /* under join_lock */
 };
 
-/* Allocates and prepares a fiber that will start in `entry` (which receives
- * the record as its argument), with validated stack sizes. */
+/* Allocates a fiber that will start in `entry` (which receives the record
+ * as its argument), validating the stack sizes. With `lazy_stack` the stack
+ * is left for fbr__fiber_attach_stack, so that a fiber waiting to start
+ * costs only its record. */
 int fbr__fiber_new(struct fbr_fiber **out, fbr_fiber_fn fn, void *arg, size_t stack_max, size_t stack_initial,
-                   const char *name, fbr__context_entry entry);
+                   const char *name, fbr__context_entry entry, bool lazy_stack);
+
+/* Gives a lazily created fiber the stack `st` (committed to at least
+ * f->stack_initial) and builds its first frame. */
+void fbr__fiber_attach_stack(struct fbr_fiber *f, fbr__stack *st, fbr__context_entry entry);
 
 /* Returns the stack to the pool (the fiber must not be running on it). */
 void fbr__fiber_release_stack(struct fbr_fiber *f);

@@ -16,7 +16,6 @@
 #endif
 
 struct fbr__settings fbr__settings;
-struct fbr__counters fbr__counters;
 
 #define DEFAULT_GUARD_SIZE ((size_t)64 << 10)
 #define DEFAULT_KEEP_COMMITTED ((size_t)64 << 10)
@@ -162,7 +161,9 @@ int fbr_runtime_stats_get(fbr_runtime_stats *out)
     if (out == NULL)
         return fbr__fail(FBR_EINVAL, "fbr_runtime_stats_get: out is NULL");
     out->stack_mode = fbr_stack_mode_active();
-#define FBR__READ(field) out->field = __atomic_load_n(&fbr__counters.field, __ATOMIC_RELAXED)
+    struct fbr__counters c;
+    fbr__counters_sum(&c);
+#define FBR__READ(field) out->field = c.field
     FBR__READ(stacks_in_use);
     FBR__READ(stacks_cached);
     FBR__READ(bytes_reserved);

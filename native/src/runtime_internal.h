@@ -27,7 +27,12 @@ struct fbr__settings {
 /* Valid once fbr__runtime_ready() has returned FBR_OK; read-only afterwards. */
 extern struct fbr__settings fbr__settings;
 
-/* Counters, updated with relaxed atomics (some from the signal handler). */
+/* Counters behind fbr_runtime_stats_get. Each thread that runs fibers
+ * counts in a block of its own (no cache line shared between workers on
+ * the spawn path); a read sums every live thread's block and what exited
+ * threads left behind. Updates are relaxed atomic adds: the fault handler
+ * may interrupt an update on the same thread. Values are sums modulo 2^64,
+ * so a stack taken on one thread and given back on another nets out. */
 struct fbr__counters {
     uint64_t stacks_in_use;
     uint64_t stacks_cached;
@@ -37,10 +42,16 @@ struct fbr__counters {
     uint64_t stack_regions;
     uint64_t fibers_created;
 };
-extern struct fbr__counters fbr__counters;
 
-#define FBR__COUNT_ADD(field, n) __atomic_fetch_add(&fbr__counters.field, (uint64_t)(n), __ATOMIC_RELAXED)
-#define FBR__COUNT_SUB(field, n) __atomic_fetch_sub(&fbr__counters.field, (uint64_t)(n), __ATOMIC_RELAXED)
+/* The calling thread's block, or the shared one for threads that have no
+ * fiber state. Async-signal-safe. */
+struct fbr__counters *fbr__counters_here(void);
+
+/* Sums all blocks into *out. */
+void fbr__counters_sum(struct fbr__counters *out);
+
+#define FBR__COUNT_ADD(field, n) __atomic_fetch_add(&fbr__counters_here()->field, (uint64_t)(n), __ATOMIC_RELAXED)
+#define FBR__COUNT_SUB(field, n) __atomic_fetch_sub(&fbr__counters_here()->field, (uint64_t)(n), __ATOMIC_RELAXED)
 
 /* Initialises the runtime on first use; cheap afterwards. */
 int fbr__runtime_ready(void);

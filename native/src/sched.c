@@ -334,9 +334,57 @@ static struct fbr_fiber *find_runnable(struct fbr__worker *w)
 
 /* ---- running fibers ---------------------------------------------------------- */
 
-static void finish_fiber(struct fbr_sched *s, struct fbr_fiber *f)
+static void sched_fiber_entry(void *arg, void *first_value);
+
+static int take_stack(struct fbr__worker *w, size_t limit, size_t initial, fbr__stack **out)
 {
-    fbr__fiber_release_stack(f);
+    for (unsigned i = w->stack_cache_count; i-- > 0;) {
+        fbr__stack *st = w->stack_cache[i];
+        if (fbr__stack_limit(st) != limit)
+            continue;
+        int rc = fbr__stack_reuse(st, initial);
+        if (rc != FBR_OK)
+            return rc;
+        w->stack_cache[i] = w->stack_cache[--w->stack_cache_count];
+        FBR__COUNT_SUB(stacks_cached, 1);
+        FBR__COUNT_ADD(stacks_in_use, 1);
+        *out = st;
+        return FBR_OK;
+    }
+    return fbr__stack_acquire(limit, initial, out);
+}
+
+static void give_back_stack(struct fbr__worker *w, struct fbr_fiber *f)
+{
+    fbr__stack *st = f->stack;
+    fbr__sanitizer_fiber_destroyed(f);
+    f->stack = NULL;
+    if (w->stack_cache_count == FBR__WORKER_STACK_CACHE) {
+        fbr__stack_release(st);
+        return;
+    }
+    fbr__stack_trim(st);
+    w->stack_cache[w->stack_cache_count++] = st;
+    FBR__COUNT_SUB(stacks_in_use, 1);
+    FBR__COUNT_ADD(stacks_cached, 1);
+}
+
+static void flush_stack_cache(struct fbr__worker *w)
+{
+    while (w->stack_cache_count) {
+        fbr__stack *st = w->stack_cache[--w->stack_cache_count];
+        /* The pool counts it as in use until it takes it back. */
+        FBR__COUNT_SUB(stacks_cached, 1);
+        FBR__COUNT_ADD(stacks_in_use, 1);
+        fbr__stack_release(st);
+    }
+}
+
+static void finish_fiber(struct fbr__worker *w, struct fbr_fiber *f)
+{
+    struct fbr_sched *s = w->sched;
+    if (f->stack)
+        give_back_stack(w, f);
     registry_remove(f);
     __atomic_add_fetch(&s->finished, 1, __ATOMIC_RELAXED);
     bool last = __atomic_sub_fetch(&s->live, 1, __ATOMIC_ACQ_REL) == 0;
@@ -353,8 +401,12 @@ static void finish_fiber(struct fbr_sched *s, struct fbr_fiber *f)
     /* From here the record may already belong to the joiner. */
     if (joiner)
         fbr__wait_complete(joiner);
-    if (free_it)
+    if (free_it) {
+        if (f->start_error)
+            fprintf(stderr, "fiberrt: detached fiber %llu could not start: %s\n", (unsigned long long)f->id,
+                    fbr_strerror(f->start_error));
         fbr__fiber_free(f);
+    }
     if (last) {
         __atomic_add_fetch(&s->live_generation, 1, __ATOMIC_RELEASE);
         fbr__futex_wake(&s->live_generation, 1 << 30);
@@ -363,6 +415,18 @@ static void finish_fiber(struct fbr_sched *s, struct fbr_fiber *f)
 
 static void run_fiber(struct fbr__worker *w, struct fbr_fiber *f)
 {
+    if (f->stack == NULL) {
+        /* First run: the stack comes now, most often from this worker's
+         * cache, still warm from the fiber that finished before. */
+        fbr__stack *st;
+        int rc = take_stack(w, f->stack_limit, f->stack_initial, &st);
+        if (rc != FBR_OK) {
+            f->start_error = rc;
+            finish_fiber(w, f);
+            return;
+        }
+        fbr__fiber_attach_stack(f, st, sched_fiber_entry);
+    }
     if (f->pinned && f->home == NULL)
         f->home = w;
     __atomic_store_n(&w->runs, w->runs + 1, __ATOMIC_RELAXED);
@@ -386,7 +450,7 @@ static void run_fiber(struct fbr__worker *w, struct fbr_fiber *f)
             w->after_release(w->after_arg);
         break;
     case FBR__AFTER_FINISH:
-        finish_fiber(w->sched, f);
+        finish_fiber(w, f);
         break;
     }
 }
@@ -410,6 +474,7 @@ static void *worker_main(void *arg)
     struct fbr_fiber *f;
     while ((f = find_runnable(w)))
         run_fiber(w, f);
+    flush_stack_cache(w);
     t->worker = NULL;
     return NULL;
 }
@@ -539,7 +604,7 @@ int fbr_spawn(fbr_sched *s, fbr_fiber **out, fbr_fiber_fn fn, void *arg, const f
         return fbr__fail(FBR_ESHUTDOWN, "fbr_spawn: the scheduler is shutting down");
     struct fbr_fiber *f;
     int rc = fbr__fiber_new(&f, fn, arg, opts ? opts->stack_max : 0, opts ? opts->stack_initial : 0,
-                            opts ? opts->name : NULL, sched_fiber_entry);
+                            opts ? opts->name : NULL, sched_fiber_entry, true);
     if (rc != FBR_OK)
         return rc;
     f->sched = s;
@@ -604,9 +669,12 @@ int fbr_join_until(fbr_fiber *f, void **result, int64_t deadline)
     }
     f->join_mode = FBR__JOINED;
     fbr__lock_release(&f->join_lock);
+    int start_error = f->start_error;
     if (result)
-        *result = f->result;
+        *result = start_error ? NULL : f->result;
     fbr__fiber_free(f);
+    if (start_error)
+        return fbr__fail(start_error, "the fiber could not start: %s", fbr_strerror(start_error));
     return FBR_OK;
 }
 

@@ -28,6 +28,7 @@
 #include "timer.h"
 
 #define FBR__RUNQ_SIZE 256u
+#define FBR__WORKER_STACK_CACHE 64u
 
 /* Single producer (the owner), many consumers (the owner and thieves). */
 struct fbr__runq {
@@ -78,6 +79,11 @@ struct fbr__worker {
     void *after_arg;
 
     struct fbr__registry registry;
+
+    /* Stacks of finished fibers, ready for the next to start here without
+     * the pool's lock. Owner only. */
+    fbr__stack *stack_cache[FBR__WORKER_STACK_CACHE];
+    unsigned stack_cache_count;
 
     /* Written by the owner, read by stats (relaxed atomics). */
     uint64_t runs, steals, parks;

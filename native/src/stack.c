@@ -283,6 +283,20 @@ void fbr__stack_release(fbr__stack *st)
     pthread_mutex_unlock(&pool_lock);
 }
 
+void fbr__stack_trim(fbr__stack *st)
+{
+    /* If giving the memory back fails the stack simply stays more committed. */
+    (void)decommit_below(st, fbr__settings.keep_committed);
+}
+
+int fbr__stack_reuse(fbr__stack *st, size_t initial)
+{
+    int rc = ensure_committed(st, initial);
+    if (rc == FBR_OK)
+        st->growth_faults = 0;
+    return rc;
+}
+
 fbr__fault_outcome fbr__stack_fault(fbr__stack *st, const char *addr)
 {
     if (addr < st->low || addr >= st->top)

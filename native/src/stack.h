@@ -39,6 +39,19 @@ int fbr__stack_acquire(size_t limit, size_t initial, fbr__stack **out);
 /* Returns a stack to the pool. It must not be in use by any context. */
 void fbr__stack_release(fbr__stack *stack);
 
+/* For per-thread caches in front of the pool (a worker keeps a few stacks
+ * of its own, so that its fibers start without taking the pool's lock).
+ * Trim gives back what lies beyond the pool's watermark, as a release to
+ * the pool would; reuse commits at least `initial` bytes and starts the
+ * figures afresh. Neither takes a lock. */
+void fbr__stack_trim(fbr__stack *stack);
+int fbr__stack_reuse(fbr__stack *stack, size_t initial);
+
+static inline size_t fbr__stack_limit(const fbr__stack *stack)
+{
+    return (size_t)(stack->top - stack->usable_low);
+}
+
 /* Outcome of a fault at `addr`, decided (and acted on) by fbr__stack_fault. */
 typedef enum fbr__fault_outcome {
     FBR__FAULT_ELSEWHERE, /* not within this stack's reservation */

@@ -17,6 +17,42 @@
 static __thread struct fbr__thread *tls_thread __attribute__((tls_model("initial-exec")));
 
 static pthread_key_t exit_key;
+
+/* Every thread state, for summing counters; and what exited threads counted. */
+static pthread_mutex_t registered_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fbr__thread *registered;
+static struct fbr__counters retired;
+/* For threads without fiber state (a plain thread creating a fiber before
+ * its state exists is the only case). */
+static struct fbr__counters shared_counters;
+
+#define FBR__COUNTER_FIELDS(X)                                                                     \
+    X(stacks_in_use) X(stacks_cached) X(bytes_reserved) X(bytes_committed) X(growth_faults)          \
+        X(stack_regions) X(fibers_created)
+
+static void add_counters(struct fbr__counters *into, const struct fbr__counters *from)
+{
+#define FBR__ADD(f) __atomic_fetch_add(&into->f, __atomic_load_n(&from->f, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+    FBR__COUNTER_FIELDS(FBR__ADD)
+#undef FBR__ADD
+}
+
+struct fbr__counters *fbr__counters_here(void)
+{
+    struct fbr__thread *t = tls_thread;
+    return t ? &t->counters : &shared_counters;
+}
+
+void fbr__counters_sum(struct fbr__counters *out)
+{
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&registered_lock);
+    add_counters(out, &retired);
+    add_counters(out, &shared_counters);
+    for (struct fbr__thread *t = registered; t; t = t->next_registered)
+        add_counters(out, &t->counters);
+    pthread_mutex_unlock(&registered_lock);
+}
 static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
 
 #define ALTSTACK_MIN ((size_t)64 << 10)
@@ -33,6 +69,15 @@ static void thread_exit(void *value)
         munmap((char *)t->altstack - page, t->altstack_size + page);
     }
     fbr__sanitizer_thread_exit(t);
+    pthread_mutex_lock(&registered_lock);
+    add_counters(&retired, &t->counters);
+    if (t->prev_registered)
+        t->prev_registered->next_registered = t->next_registered;
+    else
+        registered = t->next_registered;
+    if (t->next_registered)
+        t->next_registered->prev_registered = t->prev_registered;
+    pthread_mutex_unlock(&registered_lock);
     tls_thread = NULL;
     free(t);
 }
@@ -92,6 +137,12 @@ int fbr__thread_get(struct fbr__thread **out)
     t->root.is_root = true;
     t->current = &t->root;
     fbr__sanitizer_thread_init(t);
+    pthread_mutex_lock(&registered_lock);
+    t->next_registered = registered;
+    if (registered)
+        registered->prev_registered = t;
+    registered = t;
+    pthread_mutex_unlock(&registered_lock);
     pthread_setspecific(exit_key, t);
     tls_thread = t;
     *out = t;

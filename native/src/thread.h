@@ -9,6 +9,7 @@
 #include <stdbool.h>
 
 #include "fiber_internal.h"
+#include "runtime_internal.h"
 
 struct fbr__worker;
 
@@ -19,6 +20,8 @@ struct fbr__thread {
     uint64_t rng;               /* per-thread random state (select, stealing) */
     void *altstack;        /* ours to free, or NULL if the thread had one */
     size_t altstack_size;
+    struct fbr__counters counters;
+    struct fbr__thread *next_registered, *prev_registered; /* all threads' counters */
 };
 
 /* The calling thread's state, created on first use. Fails (FBR_ENOMEM, with

@@ -1,0 +1,3 @@
+module fiberrt.example/peers
+
+go 1.19
