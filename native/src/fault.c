@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "error_internal.h"
@@ -139,6 +140,17 @@ static void chain(int signo, siginfo_t *info, void *context)
         raise(signo);
 }
 
+/* The interrupted code's stack pointer. */
+static const char *context_sp(void *context)
+{
+    const ucontext_t *uc = context;
+#if defined(__x86_64__)
+    return (const char *)uc->uc_mcontext.gregs[REG_RSP];
+#elif defined(__aarch64__)
+    return (const char *)uc->uc_mcontext.sp;
+#endif
+}
+
 static void on_fault(int signo, siginfo_t *info, void *context)
 {
     int saved_errno = errno;
@@ -147,7 +159,7 @@ static void on_fault(int signo, siginfo_t *info, void *context)
         struct fbr_fiber *f = t->current;
         if (f != NULL && f->stack != NULL) {
             const char *addr = info->si_addr;
-            switch (fbr__stack_fault(f->stack, addr)) {
+            switch (fbr__stack_fault(f->stack, addr, context_sp(context))) {
             case FBR__FAULT_GROWN:
                 errno = saved_errno;
                 return;

@@ -130,20 +130,70 @@ static void slab_destroy(struct fbr__slab *s)
     free(s);
 }
 
+static bool windowed(void)
+{
+    return fbr__settings.stack_mode == FBR_STACK_MODE_GUARD_MARKERS;
+}
+
+#define WINDOW_MIN ((size_t)32 << 10)
+
+/* Bottom of a window under `commit_low`: as large as what is committed. */
+static char *window_low(const fbr__stack *st, char *commit_low)
+{
+    size_t size = (size_t)(st->top - commit_low);
+    if (size < WINDOW_MIN)
+        size = WINDOW_MIN;
+    return (size_t)(commit_low - st->usable_low) > size ? commit_low - size : st->usable_low;
+}
+
+/* Guard-marker mode: marks [want, marked_low), memory the caller knows is
+ * dead. Async-signal-safe. Returns 0 or errno; on failure the window is
+ * just smaller, which costs accuracy, not safety. */
+static int extend_window(fbr__stack *st, char *want)
+{
+    if (want < st->usable_low)
+        want = st->usable_low;
+    if (want >= st->marked_low)
+        return 0;
+    if (madvise(want, (size_t)(st->marked_low - want), MADV_GUARD_INSTALL) != 0)
+        return errno;
+    st->marked_low = want;
+    return 0;
+}
+
+/* Commits [want, commit_low). Async-signal-safe. Returns 0 or errno. */
+static int commit_down_to(fbr__stack *st, char *want)
+{
+    char *committed_low = st->commit_low;
+    /* In the reserve nothing needs doing: it is read-write already. */
+    char *from = windowed() && want < st->marked_low ? st->marked_low : want;
+    if (from < committed_low) {
+        int err = fbr__vm_commit(fbr__settings.stack_mode, from, (size_t)(committed_low - from));
+        if (err != 0)
+            return err;
+    }
+    if (windowed() && st->marked_low > want)
+        st->marked_low = want;
+    FBR__COUNT_ADD(bytes_committed, committed_low - want);
+    __atomic_store_n(&st->commit_low, want, __ATOMIC_RELAXED);
+    return 0;
+}
+
+/* Makes at least `bytes` from the top usable, on a stack no fiber runs on. */
 static int ensure_committed(fbr__stack *st, size_t bytes)
 {
     char *want = st->top - bytes;
     if (want >= st->commit_low)
         return FBR_OK;
-    int err = fbr__vm_commit(fbr__settings.stack_mode, want, (size_t)(st->commit_low - want));
+    int err = commit_down_to(st, want);
     if (err != 0)
         return fbr__vm_fail(err, "committing stack memory", (size_t)(st->commit_low - want));
-    FBR__COUNT_ADD(bytes_committed, st->commit_low - want);
-    __atomic_store_n(&st->commit_low, want, __ATOMIC_RELAXED);
+    if (windowed())
+        (void)extend_window(st, window_low(st, want));
     return FBR_OK;
 }
 
-/* A never-used slot: made inaccessible below `initial`, the top committed. */
+/* A never-used slot: the guard and a window marked, the top committed. */
 static int carve(struct fbr__slab *slab, size_t reserve, size_t initial, fbr__stack **out)
 {
     fbr__stack *st = &slab->slots[slab->carved];
@@ -151,16 +201,20 @@ static int carve(struct fbr__slab *slab, size_t reserve, size_t initial, fbr__st
     st->usable_low = st->low + fbr__settings.guard_size;
     st->top = st->low + reserve;
     st->slab = slab;
-    if (fbr__settings.stack_mode == FBR_STACK_MODE_GUARD_MARKERS) {
-        /* The reservation is read-write; the top `initial` bytes are left
-         * as they are, which is exactly committing them. */
-        int rc = fbr__vm_decommit(FBR_STACK_MODE_GUARD_MARKERS, st->low, reserve - initial);
+    if (windowed()) {
+        /* The reservation is read-write and untouched: leaving the top
+         * `initial` bytes as they are is exactly committing them. */
+        st->commit_low = st->top - initial;
+        st->marked_low = window_low(st, st->commit_low);
+        int rc = fbr__vm_decommit(FBR_STACK_MODE_GUARD_MARKERS, st->marked_low,
+                                  (size_t)(st->commit_low - st->marked_low));
+        if (rc == FBR_OK)
+            rc = fbr__vm_decommit(FBR_STACK_MODE_GUARD_MARKERS, st->low, (size_t)(st->usable_low - st->low));
         if (rc != FBR_OK)
             return rc;
-        st->commit_low = st->top - initial;
         FBR__COUNT_ADD(bytes_committed, initial);
     } else {
-        st->commit_low = st->top;
+        st->commit_low = st->marked_low = st->top;
         int rc = ensure_committed(st, initial);
         if (rc != FBR_OK)
             return rc;
@@ -172,17 +226,22 @@ static int carve(struct fbr__slab *slab, size_t reserve, size_t initial, fbr__st
     return FBR_OK;
 }
 
-/* Gives back everything below `keep_top_bytes` from the top. */
+/* Gives back everything below `keep_top_bytes` from the top, on a stack no
+ * fiber runs on. */
 static int decommit_below(fbr__stack *st, size_t keep_top_bytes)
 {
     char *keep_from = st->top - keep_top_bytes;
-    if (st->commit_low >= keep_from)
-        return FBR_OK;
-    int rc = fbr__vm_decommit(fbr__settings.stack_mode, st->commit_low, (size_t)(keep_from - st->commit_low));
-    if (rc != FBR_OK)
-        return rc;
-    FBR__COUNT_SUB(bytes_committed, keep_from - st->commit_low);
-    __atomic_store_n(&st->commit_low, keep_from, __ATOMIC_RELAXED);
+    if (st->commit_low < keep_from) {
+        int rc = fbr__vm_decommit(fbr__settings.stack_mode, st->commit_low, (size_t)(keep_from - st->commit_low));
+        if (rc != FBR_OK)
+            return rc;
+        FBR__COUNT_SUB(bytes_committed, keep_from - st->commit_low);
+        __atomic_store_n(&st->commit_low, keep_from, __ATOMIC_RELAXED);
+    }
+    /* Released in full: also drop whatever a frame that jumped the window
+     * left in the reserve. */
+    if (keep_top_bytes == 0 && windowed() && st->marked_low > st->usable_low)
+        madvise(st->usable_low, (size_t)(st->marked_low - st->usable_low), MADV_DONTNEED);
     return FBR_OK;
 }
 
@@ -297,7 +356,10 @@ int fbr__stack_reuse(fbr__stack *st, size_t initial)
     return rc;
 }
 
-fbr__fault_outcome fbr__stack_fault(fbr__stack *st, const char *addr)
+/* Below the stack pointer nothing is alive, except the x86-64 red zone. */
+#define RED_ZONE 128
+
+fbr__fault_outcome fbr__stack_fault(fbr__stack *st, const char *addr, const char *sp)
 {
     if (addr < st->low || addr >= st->top)
         return FBR__FAULT_ELSEWHERE;
@@ -306,25 +368,36 @@ fbr__fault_outcome fbr__stack_fault(fbr__stack *st, const char *addr)
     char *committed_low = st->commit_low;
     if (addr >= committed_low)
         return FBR__FAULT_COMMITTED;
-    size_t page = fbr__settings.page_size;
-    char *fault_page = (char *)((uintptr_t)addr & ~(uintptr_t)(page - 1));
+    if (windowed() && addr < st->marked_low)
+        return FBR__FAULT_ELSEWHERE; /* the reserve is read-write: not a growth fault */
+    uintptr_t page_mask = ~(uintptr_t)(fbr__settings.page_size - 1);
+    char *fault_page = (char *)((uintptr_t)addr & page_mask);
     /* Double what is committed, or reach the fault if that is deeper. */
     size_t committed = (size_t)(st->top - committed_low);
     char *target = (size_t)(committed_low - st->usable_low) > committed ? committed_low - committed : st->usable_low;
     if (fault_page < target)
         target = fault_page;
-    int err = fbr__vm_commit(fbr__settings.stack_mode, target, (size_t)(committed_low - target));
+    if (windowed() && sp >= st->usable_low && sp < st->top) {
+        /* Frames may already live below the window (one that jumped it):
+         * everything from the stack pointer up counts as committed, so the
+         * new window lies entirely in dead memory. */
+        const char *live = sp - RED_ZONE < addr ? sp - RED_ZONE : addr;
+        char *live_page = live < st->usable_low ? st->usable_low : (char *)((uintptr_t)live & page_mask);
+        if (live_page < target)
+            target = live_page;
+    }
+    int err = commit_down_to(st, target);
     if (err == ENOMEM && target < fault_page) {
         /* Doubling asked for more than the system will give: take only what
          * this access needs. */
         target = fault_page;
-        err = fbr__vm_commit(fbr__settings.stack_mode, target, (size_t)(committed_low - target));
+        err = commit_down_to(st, target);
     }
     if (err != 0)
         return FBR__FAULT_NO_MEMORY;
-    __atomic_store_n(&st->commit_low, target, __ATOMIC_RELAXED);
+    if (windowed())
+        (void)extend_window(st, window_low(st, target));
     __atomic_store_n(&st->growth_faults, st->growth_faults + 1, __ATOMIC_RELAXED);
-    FBR__COUNT_ADD(bytes_committed, committed_low - target);
     FBR__COUNT_ADD(growth_faults, 1);
     return FBR__FAULT_GROWN;
 }
@@ -339,9 +412,11 @@ void fbr__stack_stats(const fbr__stack *st, fbr_stack_stats *out)
     out->growth_faults = __atomic_load_n(&st->growth_faults, __ATOMIC_RELAXED);
     out->high_water = 0;
     /* The deepest resident page marks how far the stack has really been used
-     * (pages kept from a previous user of a pooled stack included). */
+     * (pages kept from a previous user of a pooled stack included, and pages
+     * a frame without stack probes touched beyond the window). */
     unsigned char residency[256];
-    for (char *chunk = committed_low; chunk < st->top; chunk += sizeof residency * page) {
+    char *scan_from = fbr__settings.stack_mode == FBR_STACK_MODE_GUARD_MARKERS ? st->usable_low : committed_low;
+    for (char *chunk = scan_from; chunk < st->top; chunk += sizeof residency * page) {
         size_t pages = (size_t)(st->top - chunk) / page;
         if (pages > sizeof residency)
             pages = sizeof residency;

@@ -4,12 +4,23 @@
  *
  * One stack, lowest address first:
  *
- *   low           usable_low             commit_low                 top
- *    | permanent guard | not yet committed   | committed (in use)    |
+ *   low          usable_low            marked_low   commit_low           top
+ *    | permanent guard | reserve           | window    | committed (in use) |
  *
- * Touching the uncommitted part faults; the fault handler commits down to
- * the fault (at least doubling the committed size) and the access retries.
- * Touching the permanent guard is a stack overflow.
+ * Touching the window faults; the fault handler commits down to the fault
+ * (at least doubling the committed size) and the access retries. Touching
+ * the permanent guard is a stack overflow.
+ *
+ * In mprotect mode the reserve is empty: everything under commit_low is
+ * PROT_NONE. In guard-marker mode markers cost one page-table write per
+ * page, so only a window as large as the committed part (at least 32 KiB)
+ * carries them, not the whole reservation: a new stack costs ~20 marker
+ * writes instead of ~260. The reserve is plain read-write memory. Code
+ * compiled with stack probes touches pages in order and always meets the
+ * window first; a larger frame without probes that lands in the reserve
+ * just works, and is counted as committed at the next fault. New markers
+ * are only ever placed below the faulting fiber's stack pointer (or on
+ * stacks no fiber runs on), where nothing is alive.
  */
 #ifndef FBR_STACK_H
 #define FBR_STACK_H
@@ -24,6 +35,7 @@ struct fbr__slab;
 typedef struct fbr__stack {
     char *low;
     char *usable_low;
+    char *marked_low; /* guard-marker mode: bottom of the marked window */
     char *commit_low; /* moved by the fault handler: read with atomics elsewhere */
     char *top;
     uint64_t growth_faults;
@@ -61,8 +73,9 @@ typedef enum fbr__fault_outcome {
     FBR__FAULT_COMMITTED  /* inside committed memory: not a growth fault */
 } fbr__fault_outcome;
 
-/* Async-signal-safe: called by the SIGSEGV handler for the running stack. */
-fbr__fault_outcome fbr__stack_fault(fbr__stack *stack, const char *addr);
+/* Async-signal-safe: called by the SIGSEGV handler for the running stack.
+ * `sp` is the faulting context's stack pointer. */
+fbr__fault_outcome fbr__stack_fault(fbr__stack *stack, const char *addr, const char *sp);
 
 void fbr__stack_stats(const fbr__stack *stack, fbr_stack_stats *out);
 

@@ -229,4 +229,46 @@ FBR_TEST(a_fiber_reads_its_own_stack_figures)
     CHECK_OK(fbr_fiber_destroy(f));
 }
 
+/* A frame much larger than the growth window, compiled without stack
+ * probes and written deepest byte first (as memset does): its first touch
+ * lands below the window. Growth must still work, account for it, and
+ * never mark (and so wipe) memory that is in use. */
+__attribute__((noinline, optimize("no-stack-clash-protection"))) static long jump_the_window(long deeper)
+{
+    volatile unsigned char big[200 << 10];
+    for (size_t i = 0; i < sizeof big; i += 512) /* lowest address first */
+        big[i] = (unsigned char)(i / 512 + 7);
+    /* Deeper frames fault below the big one; the handler must commit and
+     * place its new window under them, not over `big`. */
+    long below = recurse_and_verify(deeper, 0);
+    for (size_t i = 0; i < sizeof big; i += 512)
+        if (big[i] != (unsigned char)(i / 512 + 7))
+            FBR_TEST_FAIL("the big frame lost byte %zu", i);
+    return below;
+}
+
+static void *jump_then_report(void *arg)
+{
+    fbr_stack_stats *stats = arg;
+    long frames = jump_the_window(150);
+    CHECK_EQ(frames, 151);
+    CHECK_OK(fbr_fiber_stack_stats(fbr_fiber_self(), stats));
+    return NULL;
+}
+
+FBR_TEST(a_frame_that_jumps_the_growth_window_keeps_working)
+{
+    fbr_fiber_options opts = {.stack_max = 1 << 20, .stack_initial = 16 << 10};
+    fbr_stack_stats stats;
+    for (int round = 0; round < 3; round++) { /* again on the pooled stack */
+        fbr_fiber *f;
+        CHECK_OK(fbr_fiber_create(&f, jump_then_report, &stats, &opts));
+        CHECK_EQ(fbr_fiber_resume(f, NULL, NULL), FBR_FINISHED);
+        CHECK(stats.committed >= (200 << 10) + 150 * FRAME_BYTES);
+        CHECK(stats.high_water >= (200 << 10) + 150 * FRAME_BYTES);
+        CHECK(stats.growth_faults >= 1);
+        CHECK_OK(fbr_fiber_destroy(f));
+    }
+}
+
 FBR_TEST_MAIN()
