@@ -220,6 +220,14 @@ int main(int argc, char **argv)
             printf("%s %.1f %s\n", workloads[w].name, (double)ns / workloads[w].per, workloads[w].unit);
         fflush(stdout);
     }
+    if (getenv("FBR_BENCH_STATS")) {
+        fbr_sched_stats st;
+        fbr_worker_stats per[64];
+        fbr_sched_stats_get(sched, &st, per, 64);
+        for (unsigned i = 0; i < st.workers && i < 64; i++)
+            fprintf(stderr, "worker %u: runs %llu steals %llu parks %llu\n", i, (unsigned long long)per[i].runs,
+                    (unsigned long long)per[i].steals, (unsigned long long)per[i].parks);
+    }
     fbr_sched_shutdown(sched, FBR_NO_DEADLINE, NULL, 0, NULL);
     fbr_sched_destroy(sched);
     return 0;

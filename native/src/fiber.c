@@ -28,20 +28,32 @@ bool fbr__is_fiber(const struct fbr_fiber *f)
 int fbr__fiber_new(struct fbr_fiber **out, fbr_fiber_fn fn, void *arg, size_t stack_max, size_t stack_initial,
                    const char *name, fbr__context_entry entry, bool lazy_stack)
 {
+    return fbr__fiber_init(NULL, out, fn, arg, stack_max, stack_initial, name, entry, lazy_stack);
+}
+
+int fbr__fiber_init(struct fbr_fiber *record, struct fbr_fiber **out, fbr_fiber_fn fn, void *arg, size_t stack_max,
+                    size_t stack_initial, const char *name, fbr__context_entry entry, bool lazy_stack)
+{
     size_t max = stack_max ? stack_max : FBR_STACK_DEFAULT_MAX;
     size_t initial = stack_initial ? stack_initial : FBR_STACK_DEFAULT_INITIAL;
+    int rc = FBR_OK;
     if (max < FBR_STACK_MIN || max > FBR_STACK_LIMIT)
-        return fbr__fail(FBR_EINVAL, "stack_max of %zu bytes is outside the accepted range [%zu, %zu]", max,
-                         (size_t)FBR_STACK_MIN, (size_t)FBR_STACK_LIMIT);
-    int rc = fbr__runtime_ready();
-    if (rc != FBR_OK)
+        rc = fbr__fail(FBR_EINVAL, "stack_max of %zu bytes is outside the accepted range [%zu, %zu]", max,
+                       (size_t)FBR_STACK_MIN, (size_t)FBR_STACK_LIMIT);
+    if (rc == FBR_OK)
+        rc = fbr__runtime_ready();
+    if (rc != FBR_OK) {
+        free(record);
         return rc;
+    }
     size_t page = fbr__settings.page_size;
     size_t limit = fbr__round_up(max, page);
     initial = initial > limit || fbr__settings.commit_full_stacks ? limit : fbr__round_up(initial, page);
 
-    struct fbr_fiber *f = calloc(1, sizeof *f);
-    if (f == NULL)
+    struct fbr_fiber *f = record;
+    if (f)
+        memset(f, 0, sizeof *f);
+    else if ((f = calloc(1, sizeof *f)) == NULL)
         return fbr__fail(FBR_ENOMEM, "out of memory for a fiber record");
     f->stack_limit = limit;
     f->stack_initial = initial;

@@ -76,6 +76,11 @@ struct fbr_fiber {
 int fbr__fiber_new(struct fbr_fiber **out, fbr_fiber_fn fn, void *arg, size_t stack_max, size_t stack_initial,
                    const char *name, fbr__context_entry entry, bool lazy_stack);
 
+/* The same with a record from a cache (or NULL to allocate one). Frees the
+ * record on failure. */
+int fbr__fiber_init(struct fbr_fiber *record, struct fbr_fiber **out, fbr_fiber_fn fn, void *arg, size_t stack_max,
+                    size_t stack_initial, const char *name, fbr__context_entry entry, bool lazy_stack);
+
 /* Gives a lazily created fiber the stack `st` (committed to at least
  * f->stack_initial) and builds its first frame. */
 void fbr__fiber_attach_stack(struct fbr_fiber *f, fbr__stack *st, fbr__context_entry entry);

@@ -19,6 +19,12 @@
  * there are not starved by busy local queues (Go uses the same number). */
 #define GLOBAL_QUEUE_FAIRNESS_TICK 61
 
+/* How long an idle worker looks for work before it sleeps: rounds of
+ * (steal, global queue, pinned queue, then SPIN_PAUSES pause instructions).
+ * About 50 us on current x86-64 CPUs. */
+#define SPIN_ROUNDS 64
+#define SPIN_PAUSES 40
+
 /* ---- small helpers --------------------------------------------------------- */
 
 struct fbr__worker *fbr__worker_self(void)
@@ -36,28 +42,6 @@ static uint64_t next_random(uint64_t *state)
     x ^= x >> 27;
     *state = x;
     return x * 0x2545F4914F6CDD1Dull;
-}
-
-static void list_push(struct fbr__fiber_list *l, struct fbr_fiber *f)
-{
-    f->queue_next = NULL;
-    if (l->tail)
-        l->tail->queue_next = f;
-    else
-        l->head = f;
-    l->tail = f;
-}
-
-static struct fbr_fiber *list_pop(struct fbr__fiber_list *l)
-{
-    struct fbr_fiber *f = l->head;
-    if (f) {
-        l->head = f->queue_next;
-        if (l->head == NULL)
-            l->tail = NULL;
-        f->queue_next = NULL;
-    }
-    return f;
 }
 
 static void registry_add(struct fbr__registry *r, struct fbr_fiber *f)
@@ -143,7 +127,7 @@ static void wake_worker(struct fbr__worker *w)
 static void global_push(struct fbr_sched *s, struct fbr_fiber *f)
 {
     fbr__lock_acquire(&s->global_lock);
-    list_push(&s->global, f);
+    fbr__fiber_queue_push(&s->global, f);
     __atomic_add_fetch(&s->global_count, 1, __ATOMIC_SEQ_CST);
     fbr__lock_release(&s->global_lock);
 }
@@ -158,8 +142,8 @@ static void local_push(struct fbr__worker *w, struct fbr_fiber *f)
     struct fbr_sched *s = w->sched;
     fbr__lock_acquire(&s->global_lock);
     for (uint32_t i = 0; i < n; i++)
-        list_push(&s->global, spill[i]);
-    list_push(&s->global, f);
+        fbr__fiber_queue_push(&s->global, spill[i]);
+    fbr__fiber_queue_push(&s->global, f);
     __atomic_add_fetch(&s->global_count, n + 1, __ATOMIC_SEQ_CST);
     fbr__lock_release(&s->global_lock);
 }
@@ -167,7 +151,7 @@ static void local_push(struct fbr__worker *w, struct fbr_fiber *f)
 static void pinned_push(struct fbr__worker *w, struct fbr_fiber *f)
 {
     fbr__lock_acquire(&w->pinned_lock);
-    list_push(&w->pinned, f);
+    fbr__fiber_list_push(&w->pinned, f);
     __atomic_add_fetch(&w->pinned_count, 1, __ATOMIC_RELEASE);
     fbr__lock_release(&w->pinned_lock);
 }
@@ -210,18 +194,18 @@ static struct fbr_fiber *global_take(struct fbr__worker *w)
     if (__atomic_load_n(&s->global_count, __ATOMIC_ACQUIRE) == 0)
         return NULL;
     fbr__lock_acquire(&s->global_lock);
-    struct fbr_fiber *run = list_pop(&s->global);
+    struct fbr_fiber *run = fbr__fiber_queue_pop(&s->global);
     uint32_t taken = run ? 1 : 0;
     if (run) {
         /* Take a fair share along, so the next rounds need no lock. */
         uint32_t share = __atomic_load_n(&s->global_count, __ATOMIC_RELAXED) / s->worker_count;
+        uint32_t room = FBR__RUNQ_SIZE - fbr__runq_size(&w->runq);
+        if (share > room)
+            share = room;
         if (share > FBR__RUNQ_SIZE / 2)
             share = FBR__RUNQ_SIZE / 2;
-        for (; share; share--) {
-            struct fbr_fiber *f = s->global.head;
-            if (f == NULL || !fbr__runq_push(&w->runq, f))
-                break;
-            list_pop(&s->global);
+        for (struct fbr_fiber *f; share && (f = fbr__fiber_queue_pop(&s->global)); share--) {
+            fbr__runq_push(&w->runq, f);
             taken++;
         }
     }
@@ -235,7 +219,7 @@ static struct fbr_fiber *pinned_take(struct fbr__worker *w)
     if (__atomic_load_n(&w->pinned_count, __ATOMIC_ACQUIRE) == 0)
         return NULL;
     fbr__lock_acquire(&w->pinned_lock);
-    struct fbr_fiber *f = list_pop(&w->pinned);
+    struct fbr_fiber *f = fbr__fiber_list_pop(&w->pinned);
     if (f)
         __atomic_sub_fetch(&w->pinned_count, 1, __ATOMIC_RELEASE);
     fbr__lock_release(&w->pinned_lock);
@@ -302,7 +286,8 @@ static struct fbr_fiber *find_runnable(struct fbr__worker *w)
 {
     struct fbr_sched *s = w->sched;
     for (;;) {
-        fbr__timer_fire_due(&w->timers, fbr_now());
+        if (fbr__timer_earliest(&w->timers) != FBR_NO_DEADLINE)
+            fbr__timer_fire_due(&w->timers, fbr_now());
         struct fbr_fiber *f;
         if (++w->tick % GLOBAL_QUEUE_FAIRNESS_TICK == 0 && (f = global_take(w)))
             return f;
@@ -314,12 +299,22 @@ static struct fbr_fiber *find_runnable(struct fbr__worker *w)
             return f;
         if ((f = global_take(w)))
             return f;
-        /* Look for work elsewhere; only a few workers do at once, so that a
-         * burst of wake-ups does not send every idle worker hunting. */
-        if (__atomic_load_n(&s->spinning, __ATOMIC_ACQUIRE) * 2 < s->worker_count) {
-            __atomic_add_fetch(&s->spinning, 1, __ATOMIC_ACQ_REL);
-            f = steal(w);
-            __atomic_sub_fetch(&s->spinning, 1, __ATOMIC_ACQ_REL);
+        /* Look for work elsewhere for a little while before sleeping: waking
+         * a sleeping thread costs tens of microseconds on a VM, and while a
+         * worker is out looking, nobody wakes another one. Only half the
+         * workers look at once, so a burst of wake-ups does not send every
+         * idle worker hunting. */
+        if (__atomic_load_n(&s->spinning, __ATOMIC_SEQ_CST) * 2 < s->worker_count) {
+            __atomic_add_fetch(&s->spinning, 1, __ATOMIC_SEQ_CST);
+            for (int round = 0; round < SPIN_ROUNDS && f == NULL; round++) {
+                if ((f = steal(w)) || (f = global_take(w)) || (f = pinned_take(w)))
+                    break;
+                if (__atomic_load_n(&s->exiting, __ATOMIC_ACQUIRE))
+                    break;
+                for (int i = 0; i < SPIN_PAUSES; i++)
+                    fbr__cpu_relax();
+            }
+            __atomic_sub_fetch(&s->spinning, 1, __ATOMIC_SEQ_CST);
             if (f) {
                 /* We found work: more may be coming, let another look. */
                 wake_idle_worker(s);
@@ -330,6 +325,85 @@ static struct fbr_fiber *find_runnable(struct fbr__worker *w)
             return NULL;
         park_worker(w);
     }
+}
+
+/* ---- counting live fibers ------------------------------------------------------- */
+
+/* Spawned minus finished. Finished counts are read first: a fiber's finish
+ * comes after its spawn, so this never undercounts (it may overcount a
+ * fiber spawned meanwhile, which only makes a waiting shutdown look again). */
+static uint64_t live_fibers(struct fbr_sched *s)
+{
+    uint64_t finished = 0, spawned = 0;
+    for (unsigned i = 0; i < s->worker_count; i++)
+        finished += __atomic_load_n(&s->workers[i].finished_here, __ATOMIC_SEQ_CST);
+    for (unsigned i = 0; i < s->worker_count; i++)
+        spawned += __atomic_load_n(&s->workers[i].spawned_here, __ATOMIC_SEQ_CST);
+    spawned += __atomic_load_n(&s->spawned_outside, __ATOMIC_SEQ_CST);
+    return spawned - finished;
+}
+
+/* Called after a fiber finishes (or an outside spawn is undone): a waiting
+ * shutdown is woken once nothing is left. Costs nothing until then. */
+static void wake_shutdown_if_done(struct fbr_sched *s)
+{
+    if (__atomic_load_n(&s->stopping, __ATOMIC_SEQ_CST) && live_fibers(s) == 0) {
+        __atomic_add_fetch(&s->live_generation, 1, __ATOMIC_SEQ_CST);
+        fbr__futex_wake(&s->live_generation, 1 << 30);
+    }
+}
+
+/* ---- fiber records ------------------------------------------------------------ */
+
+/* A record for a spawn on worker w: its cache, else a batch of spares. */
+static struct fbr_fiber *take_record(struct fbr__worker *w)
+{
+    if (w->record_cache_count == 0 && __atomic_load_n(&w->sched->spare_count, __ATOMIC_RELAXED)) {
+        struct fbr_sched *s = w->sched;
+        fbr__lock_acquire(&s->spare_lock);
+        while (s->spare_records && w->record_cache_count < FBR__WORKER_RECORD_CACHE / 2) {
+            struct fbr_fiber *r = s->spare_records;
+            s->spare_records = r->queue_next;
+            w->record_cache[w->record_cache_count++] = r;
+            __atomic_store_n(&s->spare_count, s->spare_count - 1, __ATOMIC_RELAXED);
+        }
+        fbr__lock_release(&s->spare_lock);
+    }
+    return w->record_cache_count ? w->record_cache[--w->record_cache_count] : NULL;
+}
+
+/* Frees a scheduled fiber's record, into this worker's cache if the caller
+ * is a worker (of any scheduler: records are all alike). */
+static void recycle_record(struct fbr_fiber *f)
+{
+    struct fbr__worker *w = fbr__worker_self();
+    if (w == NULL) {
+        fbr__fiber_free(f);
+        return;
+    }
+    if (f->stack)
+        fbr__fiber_release_stack(f);
+    f->magic = 0;
+    if (w->record_cache_count == FBR__WORKER_RECORD_CACHE) {
+        /* Hand half to the scheduler's spares, for workers that spawn more
+         * than they finish. */
+        struct fbr_sched *s = w->sched;
+        fbr__lock_acquire(&s->spare_lock);
+        while (w->record_cache_count > FBR__WORKER_RECORD_CACHE / 2) {
+            struct fbr_fiber *r = w->record_cache[--w->record_cache_count];
+            r->queue_next = s->spare_records;
+            s->spare_records = r;
+            __atomic_store_n(&s->spare_count, s->spare_count + 1, __ATOMIC_RELAXED);
+        }
+        fbr__lock_release(&s->spare_lock);
+    }
+    w->record_cache[w->record_cache_count++] = f;
+}
+
+static void flush_record_cache(struct fbr__worker *w)
+{
+    while (w->record_cache_count)
+        free(w->record_cache[--w->record_cache_count]);
 }
 
 /* ---- running fibers ---------------------------------------------------------- */
@@ -385,9 +459,10 @@ static void finish_fiber(struct fbr__worker *w, struct fbr_fiber *f)
     struct fbr_sched *s = w->sched;
     if (f->stack)
         give_back_stack(w, f);
-    registry_remove(f);
-    __atomic_add_fetch(&s->finished, 1, __ATOMIC_RELAXED);
-    bool last = __atomic_sub_fetch(&s->live, 1, __ATOMIC_ACQ_REL) == 0;
+    if (f->registry)
+        registry_remove(f);
+    /* Counted before anyone can learn of the end (a joiner reading figures). */
+    __atomic_store_n(&w->finished_here, w->finished_here + 1, __ATOMIC_SEQ_CST);
 
     fbr__lock_acquire(&f->join_lock);
     __atomic_store_n(&f->state, FBR_FIBER_FINISHED, __ATOMIC_RELAXED);
@@ -405,12 +480,9 @@ static void finish_fiber(struct fbr__worker *w, struct fbr_fiber *f)
         if (f->start_error)
             fprintf(stderr, "fiberrt: detached fiber %llu could not start: %s\n", (unsigned long long)f->id,
                     fbr_strerror(f->start_error));
-        fbr__fiber_free(f);
+        recycle_record(f);
     }
-    if (last) {
-        __atomic_add_fetch(&s->live_generation, 1, __ATOMIC_RELEASE);
-        fbr__futex_wake(&s->live_generation, 1 << 30);
-    }
+    wake_shutdown_if_done(s);
 }
 
 static void run_fiber(struct fbr__worker *w, struct fbr_fiber *f)
@@ -426,6 +498,7 @@ static void run_fiber(struct fbr__worker *w, struct fbr_fiber *f)
             return;
         }
         fbr__fiber_attach_stack(f, st, sched_fiber_entry);
+        registry_add(&w->registry, f);
     }
     if (f->pinned && f->home == NULL)
         f->home = w;
@@ -475,6 +548,7 @@ static void *worker_main(void *arg)
     while ((f = find_runnable(w)))
         run_fiber(w, f);
     flush_stack_cache(w);
+    flush_record_cache(w);
     t->worker = NULL;
     return NULL;
 }
@@ -536,6 +610,12 @@ static void stop_and_join_workers(struct fbr_sched *s)
 
 static void free_scheduler(struct fbr_sched *s)
 {
+    fbr__fiber_queue_free(&s->global);
+    while (s->spare_records) {
+        struct fbr_fiber *r = s->spare_records;
+        s->spare_records = r->queue_next;
+        free(r);
+    }
     for (unsigned i = 0; i < s->worker_count; i++)
         fbr__timer_heap_free(&s->workers[i].timers);
     free(s->workers);
@@ -603,26 +683,26 @@ int fbr_spawn(fbr_sched *s, fbr_fiber **out, fbr_fiber_fn fn, void *arg, const f
     if (!from_inside && __atomic_load_n(&s->stopping, __ATOMIC_SEQ_CST))
         return fbr__fail(FBR_ESHUTDOWN, "fbr_spawn: the scheduler is shutting down");
     struct fbr_fiber *f;
-    int rc = fbr__fiber_new(&f, fn, arg, opts ? opts->stack_max : 0, opts ? opts->stack_initial : 0,
-                            opts ? opts->name : NULL, sched_fiber_entry, true);
+    int rc = fbr__fiber_init(from_inside ? take_record(w) : NULL, &f, fn, arg, opts ? opts->stack_max : 0,
+                             opts ? opts->stack_initial : 0, opts ? opts->name : NULL, sched_fiber_entry, true);
     if (rc != FBR_OK)
         return rc;
     f->sched = s;
     f->pinned = opts && opts->pinned;
     f->join_mode = out ? FBR__JOINABLE : FBR__DETACHED;
     f->join_lock = (fbr__lock)FBR__LOCK_INIT;
-    __atomic_add_fetch(&s->live, 1, __ATOMIC_SEQ_CST);
-    if (!from_inside && __atomic_load_n(&s->stopping, __ATOMIC_SEQ_CST)) {
-        /* Shutdown began meanwhile and may already have seen no live fibers. */
-        if (__atomic_sub_fetch(&s->live, 1, __ATOMIC_SEQ_CST) == 0) {
-            __atomic_add_fetch(&s->live_generation, 1, __ATOMIC_RELEASE);
-            fbr__futex_wake(&s->live_generation, 1 << 30);
+    if (from_inside) {
+        __atomic_store_n(&w->spawned_here, w->spawned_here + 1, __ATOMIC_SEQ_CST);
+    } else {
+        __atomic_add_fetch(&s->spawned_outside, 1, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&s->stopping, __ATOMIC_SEQ_CST)) {
+            /* Shutdown began meanwhile and may have counted this fiber. */
+            __atomic_sub_fetch(&s->spawned_outside, 1, __ATOMIC_SEQ_CST);
+            wake_shutdown_if_done(s);
+            fbr__fiber_free(f);
+            return fbr__fail(FBR_ESHUTDOWN, "fbr_spawn: the scheduler is shutting down");
         }
-        fbr__fiber_free(f);
-        return fbr__fail(FBR_ESHUTDOWN, "fbr_spawn: the scheduler is shutting down");
     }
-    __atomic_add_fetch(&s->spawned, 1, __ATOMIC_RELAXED);
-    registry_add(from_inside ? &w->registry : &s->outside_registry, f);
     if (out)
         *out = f;
     __atomic_store_n(&f->sched_state, FBR__WAITING, __ATOMIC_RELAXED);
@@ -672,7 +752,7 @@ int fbr_join_until(fbr_fiber *f, void **result, int64_t deadline)
     int start_error = f->start_error;
     if (result)
         *result = start_error ? NULL : f->result;
-    fbr__fiber_free(f);
+    recycle_record(f);
     if (start_error)
         return fbr__fail(start_error, "the fiber could not start: %s", fbr_strerror(start_error));
     return FBR_OK;
@@ -698,7 +778,7 @@ int fbr_detach(fbr_fiber *f)
     f->join_mode = FBR__DETACHED;
     fbr__lock_release(&f->join_lock);
     if (finished)
-        fbr__fiber_free(f);
+        recycle_record(f);
     return FBR_OK;
 }
 
@@ -754,8 +834,8 @@ int fbr_worker_current(void)
 static size_t describe_live(struct fbr_sched *s, fbr_fiber_info *info, size_t capacity)
 {
     size_t n = 0;
-    for (unsigned i = 0; i <= s->worker_count; i++) {
-        struct fbr__registry *r = i < s->worker_count ? &s->workers[i].registry : &s->outside_registry;
+    for (unsigned i = 0; i < s->worker_count; i++) {
+        struct fbr__registry *r = &s->workers[i].registry;
         fbr__lock_acquire(&r->lock);
         for (struct fbr_fiber *f = r->head; f; f = f->registry_next, n++)
             if (n < capacity) {
@@ -781,15 +861,19 @@ int fbr_sched_shutdown(fbr_sched *s, int64_t deadline, fbr_fiber_info *still_run
         return fbr__fail(FBR_EDEADLK, "a scheduler cannot be shut down from one of its own fibers");
     __atomic_store_n(&s->stopping, true, __ATOMIC_SEQ_CST);
     for (;;) {
-        uint32_t generation = __atomic_load_n(&s->live_generation, __ATOMIC_ACQUIRE);
-        if (__atomic_load_n(&s->live, __ATOMIC_SEQ_CST) == 0)
+        uint32_t generation = __atomic_load_n(&s->live_generation, __ATOMIC_SEQ_CST);
+        if (live_fibers(s) == 0)
             break;
-        if (fbr__futex_wait(&s->live_generation, generation, deadline) == ETIMEDOUT &&
-            __atomic_load_n(&s->live, __ATOMIC_ACQUIRE) != 0) {
-            size_t n = describe_live(s, still_running, capacity);
+        if (fbr__futex_wait(&s->live_generation, generation, deadline) == ETIMEDOUT) {
+            uint64_t live = live_fibers(s);
+            if (live == 0)
+                break;
+            size_t started = describe_live(s, still_running, capacity);
             if (count)
-                *count = n;
-            return fbr__fail(FBR_ETIMEDOUT, "%zu fibers were still running at the deadline", n);
+                *count = (size_t)live;
+            return fbr__fail(FBR_ETIMEDOUT,
+                             "%llu fibers were still alive at the deadline (%zu started, the rest not yet)",
+                             (unsigned long long)live, started);
         }
     }
     fbr__lock_acquire(&s->shutdown_lock);
@@ -814,9 +898,13 @@ int fbr_sched_stats_get(fbr_sched *s, fbr_sched_stats *out, fbr_worker_stats *pe
     if (!is_scheduler(s) || out == NULL || (capacity && per_worker == NULL))
         return fbr__fail(FBR_EINVAL, "fbr_sched_stats_get: bad arguments");
     out->workers = s->worker_count;
-    out->live_fibers = __atomic_load_n(&s->live, __ATOMIC_RELAXED);
-    out->spawned = __atomic_load_n(&s->spawned, __ATOMIC_RELAXED);
-    out->finished = __atomic_load_n(&s->finished, __ATOMIC_RELAXED);
+    out->live_fibers = live_fibers(s);
+    out->spawned = __atomic_load_n(&s->spawned_outside, __ATOMIC_RELAXED);
+    out->finished = 0;
+    for (unsigned i = 0; i < s->worker_count; i++) {
+        out->spawned += __atomic_load_n(&s->workers[i].spawned_here, __ATOMIC_RELAXED);
+        out->finished += __atomic_load_n(&s->workers[i].finished_here, __ATOMIC_RELAXED);
+    }
     for (size_t i = 0; i < capacity && i < s->worker_count; i++) {
         struct fbr__worker *w = &s->workers[i];
         per_worker[i].runs = __atomic_load_n(&w->runs, __ATOMIC_RELAXED);

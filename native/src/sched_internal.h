@@ -23,12 +23,14 @@
 #include <stdint.h>
 
 #include "fiber_internal.h"
+#include "fiber_queue.h"
 #include "fiberrt/sched.h"
 #include "lock.h"
 #include "timer.h"
 
 #define FBR__RUNQ_SIZE 256u
 #define FBR__WORKER_STACK_CACHE 64u
+#define FBR__WORKER_RECORD_CACHE 256u
 
 /* Single producer (the owner), many consumers (the owner and thieves). */
 struct fbr__runq {
@@ -37,11 +39,8 @@ struct fbr__runq {
     struct fbr_fiber *slots[FBR__RUNQ_SIZE];
 };
 
-struct fbr__fiber_list {
-    struct fbr_fiber *head, *tail;
-};
-
-/* A shard of the scheduler's list of live fibers (for shutdown reports). */
+/* A shard of the scheduler's list of started, unfinished fibers (for
+ * shutdown reports): a fiber joins its first worker's shard when it starts. */
 struct fbr__registry {
     fbr__lock lock;
     struct fbr_fiber *head;
@@ -84,6 +83,14 @@ struct fbr__worker {
      * the pool's lock. Owner only. */
     fbr__stack *stack_cache[FBR__WORKER_STACK_CACHE];
     unsigned stack_cache_count;
+    /* Records of freed fibers, for the next spawns here. Owner only. */
+    struct fbr_fiber *record_cache[FBR__WORKER_RECORD_CACHE];
+    unsigned record_cache_count;
+
+    /* Fibers spawned from this worker and finished on it (atomic; written
+     * by the owner only). Live fibers are their sums' difference, so no
+     * counter is shared between workers on the spawn path. */
+    uint64_t spawned_here, finished_here;
 
     /* Written by the owner, read by stats (relaxed atomics). */
     uint64_t runs, steals, parks;
@@ -94,7 +101,7 @@ struct fbr_sched {
     struct fbr__worker *workers;
 
     fbr__lock global_lock;
-    struct fbr__fiber_list global;
+    struct fbr__fiber_queue global;
     uint32_t global_count; /* atomic */
 
     fbr__lock idle_lock;
@@ -102,10 +109,13 @@ struct fbr_sched {
     unsigned idle_count; /* atomic (written under idle_lock) */
     uint32_t spinning;   /* atomic: workers looking for work to steal */
 
-    struct fbr__registry outside_registry; /* fibers spawned from non-worker threads */
+    uint64_t spawned_outside;  /* atomic: by threads that are not its workers */
+    uint32_t live_generation;  /* futex: bumped when, shutting down, no fiber is left */
 
-    uint64_t live, spawned, finished; /* atomic */
-    uint32_t live_generation;         /* futex: bumped when live reaches 0 */
+    /* Records moved between workers' caches in batches. */
+    fbr__lock spare_lock;
+    struct fbr_fiber *spare_records; /* linked through queue_next */
+    unsigned spare_count;
     bool stopping;                    /* atomic: outside spawns refused */
     bool exiting;                     /* atomic: workers leave their loops */
     bool workers_joined;

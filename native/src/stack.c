@@ -238,10 +238,13 @@ static int decommit_below(fbr__stack *st, size_t keep_top_bytes)
         FBR__COUNT_SUB(bytes_committed, keep_from - st->commit_low);
         __atomic_store_n(&st->commit_low, keep_from, __ATOMIC_RELAXED);
     }
-    /* Released in full: also drop whatever a frame that jumped the window
-     * left in the reserve. */
-    if (keep_top_bytes == 0 && windowed() && st->marked_low > st->usable_low)
+    /* Released in full: also drop what a frame that jumped the window left
+     * in the reserve (known from the stack pointer at a later fault; a jump
+     * that never faulted again leaves its pages to the stack's next user). */
+    if (keep_top_bytes == 0 && st->reserve_touched) {
         madvise(st->usable_low, (size_t)(st->marked_low - st->usable_low), MADV_DONTNEED);
+        st->reserve_touched = false;
+    }
     return FBR_OK;
 }
 
@@ -385,6 +388,8 @@ fbr__fault_outcome fbr__stack_fault(fbr__stack *st, const char *addr, const char
         char *live_page = live < st->usable_low ? st->usable_low : (char *)((uintptr_t)live & page_mask);
         if (live_page < target)
             target = live_page;
+        if (live_page < st->marked_low)
+            st->reserve_touched = true;
     }
     int err = commit_down_to(st, target);
     if (err == ENOMEM && target < fault_page) {

@@ -25,6 +25,7 @@
 #ifndef FBR_STACK_H
 #define FBR_STACK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,6 +40,7 @@ typedef struct fbr__stack {
     char *commit_low; /* moved by the fault handler: read with atomics elsewhere */
     char *top;
     uint64_t growth_faults;
+    bool reserve_touched; /* a frame was seen below the window since the last full release */
     struct fbr__stack *next; /* in the pool's cached list or its slab's free list */
     struct fbr__slab *slab;
     unsigned valgrind_id;

@@ -11,8 +11,8 @@
 struct fbr_waitgroup {
     fbr__lock lock;
     uint32_t magic;
-    int64_t count;
-    fbr__wait_queue waiters;
+    int64_t count; /* atomic */
+    fbr__wait_queue waiters; /* under lock */
 };
 
 static bool is_waitgroup(const struct fbr_waitgroup *wg)
@@ -49,20 +49,24 @@ int fbr_waitgroup_add(fbr_waitgroup *wg, int64_t delta)
 {
     if (!is_waitgroup(wg))
         return fbr__fail(FBR_EINVAL, "fbr_waitgroup_add: not a wait group");
+    /* The counter changes without the lock (spawn loops add and finishing
+     * fibers subtract constantly); only reaching zero takes it, to wake the
+     * waiters, who check the counter under the same lock before queueing. */
+    int64_t count = __atomic_load_n(&wg->count, __ATOMIC_SEQ_CST);
+    do {
+        if (count + delta < 0)
+            return fbr__fail(FBR_EINVAL, "the wait group counter (%lld) would go negative", (long long)count);
+    } while (!__atomic_compare_exchange_n(&wg->count, &count, count + delta, false, __ATOMIC_SEQ_CST,
+                                          __ATOMIC_SEQ_CST));
+    if (count + delta != 0 || delta == 0)
+        return FBR_OK;
     fbr__lock_acquire(&wg->lock);
-    if (wg->count + delta < 0) {
-        int64_t count = wg->count;
-        fbr__lock_release(&wg->lock);
-        return fbr__fail(FBR_EINVAL, "the wait group counter (%lld) would go negative", (long long)count);
-    }
-    wg->count += delta;
     fbr__wait_node *claimed = NULL, *n;
-    if (wg->count == 0)
-        while ((n = fbr__wait_queue_claim_first(&wg->waiters))) {
-            n->wait->result = FBR_OK;
-            n->next_claimed = claimed;
-            claimed = n;
-        }
+    while ((n = fbr__wait_queue_claim_first(&wg->waiters))) {
+        n->wait->result = FBR_OK;
+        n->next_claimed = claimed;
+        claimed = n;
+    }
     fbr__lock_release(&wg->lock);
     while ((n = claimed)) {
         claimed = n->next_claimed;
@@ -81,7 +85,7 @@ int fbr_waitgroup_wait_until(fbr_waitgroup *wg, int64_t deadline)
     if (!is_waitgroup(wg))
         return fbr__fail(FBR_EINVAL, "fbr_waitgroup_wait: not a wait group");
     fbr__lock_acquire(&wg->lock);
-    if (wg->count == 0) {
+    if (__atomic_load_n(&wg->count, __ATOMIC_SEQ_CST) == 0) {
         fbr__lock_release(&wg->lock);
         return FBR_OK;
     }
@@ -107,8 +111,5 @@ int64_t fbr_waitgroup_count(fbr_waitgroup *wg)
 {
     if (!is_waitgroup(wg))
         return fbr__fail(FBR_EINVAL, "fbr_waitgroup_count: not a wait group");
-    fbr__lock_acquire(&wg->lock);
-    int64_t count = wg->count;
-    fbr__lock_release(&wg->lock);
-    return count;
+    return __atomic_load_n(&wg->count, __ATOMIC_SEQ_CST);
 }

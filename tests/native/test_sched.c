@@ -329,7 +329,7 @@ FBR_TEST(shutdown_reports_what_is_still_running_then_completes)
     CHECK_EQ(count, 1);
     CHECK(strcmp(info[0].name, "stuck-receiver") == 0);
     CHECK(info[0].id != 0);
-    CHECK_STR_CONTAINS(fbr_last_error(), "still running");
+    CHECK_STR_CONTAINS(fbr_last_error(), "still alive");
 
     /* Shutting down: no new work from outside, the running fiber goes on. */
     fbr_fiber *late;

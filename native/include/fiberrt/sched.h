@@ -61,13 +61,14 @@ typedef struct fbr_fiber_info {
     char name[FBR_FIBER_NAME_MAX];
 } fbr_fiber_info;
 
-/* Stops accepting new fibers (fbr_spawn then fails with FBR_ESHUTDOWN) and
- * waits until every fiber has finished, or until `deadline`. On success the
- * workers have exited. On FBR_ETIMEDOUT, up to `capacity` of the fibers
- * still alive are described in `still_running` and *count (if not NULL) says
- * how many there are in all; the scheduler keeps running them, and shutdown
- * may be called again. Must not be called from one of its own fibers
- * (FBR_EDEADLK). */
+/* Stops accepting new fibers from outside (fbr_spawn from other threads then
+ * fails with FBR_ESHUTDOWN; its own fibers may still spawn helpers) and waits
+ * until every fiber has finished, or until `deadline`. On success the
+ * workers have exited. On FBR_ETIMEDOUT, *count (if not NULL) says how many
+ * fibers are still alive, and up to `capacity` of those that have started
+ * (run at least once) are described in `still_running`; the scheduler keeps
+ * running them, and shutdown may be called again. Must not be called from
+ * one of its own fibers (FBR_EDEADLK). */
 FBR_API int fbr_sched_shutdown(fbr_sched *s, int64_t deadline, fbr_fiber_info *still_running, size_t capacity,
                                size_t *count);
 
