@@ -41,8 +41,13 @@ static inline struct fbr_fiber *fbr__runq_pop(struct fbr__runq *q)
         if (head == tail)
             return NULL;
         struct fbr_fiber *f = __atomic_load_n(&q->slots[head % FBR__RUNQ_SIZE], __ATOMIC_RELAXED);
-        if (__atomic_compare_exchange_n(&q->head, &head, head + 1, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+        if (__atomic_compare_exchange_n(&q->head, &head, head + 1, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+            /* The next one's record is most likely cold (queued long ago):
+             * start fetching it while this one runs. */
+            if (head + 1 != tail)
+                __builtin_prefetch(__atomic_load_n(&q->slots[(head + 1) % FBR__RUNQ_SIZE], __ATOMIC_RELAXED));
             return f;
+        }
     }
 }
 

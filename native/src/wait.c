@@ -30,6 +30,10 @@ void fbr__wait_complete(fbr__wait *w)
         fbr__sched_ready(w->fiber);
         return;
     }
+    if (w->kind == FBR__WAIT_CALLBACK) {
+        w->on_complete(w);
+        return;
+    }
     __atomic_store_n(&w->thread_woken, 1, __ATOMIC_RELEASE);
     fbr__futex_wake(&w->thread_woken, 1);
 }

@@ -27,8 +27,9 @@
 #define FBR__CLAIM_TIMEOUT 0xFFFFFFFFu
 
 enum fbr__wait_kind {
-    FBR__WAIT_FIBER,  /* a scheduled fiber: parks, and its worker runs others */
-    FBR__WAIT_THREAD, /* anything else: the OS thread sleeps on a futex */
+    FBR__WAIT_FIBER,    /* a scheduled fiber: parks, and its worker runs others */
+    FBR__WAIT_THREAD,   /* anything else: the OS thread sleeps on a futex */
+    FBR__WAIT_CALLBACK, /* nobody blocks: on_complete runs when it ends */
 };
 
 typedef struct fbr__wait {
@@ -37,6 +38,7 @@ typedef struct fbr__wait {
     int kind;
     fbr_fiber *fiber;
     uint32_t thread_woken; /* futex word for FBR__WAIT_THREAD */
+    void (*on_complete)(struct fbr__wait *w); /* FBR__WAIT_CALLBACK */
     fbr__timer timer;
 } fbr__wait;
 

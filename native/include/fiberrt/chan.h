@@ -88,6 +88,44 @@ typedef struct fbr_select_case {
  * At most 64 cases. */
 FBR_API int fbr_select(fbr_select_case *cases, size_t count, int64_t deadline, int flags, size_t *chosen);
 
+/* ---- Operations that complete later, for event loops and async code ------- */
+
+/* A pending asynchronous send or receive. */
+typedef struct fbr_chan_op fbr_chan_op;
+
+/* Called exactly once when a pending operation ends, with FBR_OK,
+ * FBR_ECLOSED or FBR_ECANCELED. For a receive that got a value, `value`
+ * points at it (elem_size bytes, valid during the call only); otherwise it
+ * is NULL. It runs on whichever thread ended the operation (a fiber's
+ * worker, a sending thread, the canceller), so it must be quick and must not
+ * block: hand the result to your own loop or task. */
+typedef void (*fbr_chan_callback)(void *state, int result, const void *value);
+
+/* fbr_chan_send_async / fbr_chan_recv_async return this when the operation
+ * had to wait: the callback will report its end. */
+#define FBR_PENDING 1
+
+/* Starts a send (the value is copied at once; `elem` may be reused) or a
+ * receive. If it can complete immediately it does, returns FBR_OK (the
+ * received value in `elem`) or FBR_ECLOSED, sets *op to NULL and does not
+ * call the callback. Otherwise it returns FBR_PENDING with a handle in *op,
+ * which the caller owns: call fbr_chan_op_release exactly once, at any time
+ * (before or after the callback). Errors: FBR_EINVAL, FBR_ENOMEM. */
+FBR_API int fbr_chan_send_async(fbr_chan *ch, const void *elem, fbr_chan_callback callback, void *state,
+                                fbr_chan_op **op);
+FBR_API int fbr_chan_recv_async(fbr_chan *ch, void *elem, fbr_chan_callback callback, void *state,
+                                fbr_chan_op **op);
+
+/* Cancels a pending operation that has not released its handle: if it had
+ * not ended yet, its callback runs now, on this thread, with FBR_ECANCELED,
+ * and FBR_OK is returned; if it had already ended (or is ending right now),
+ * FBR_EAGAIN. */
+FBR_API int fbr_chan_op_cancel(fbr_chan_op *op);
+
+/* Gives up the caller's handle; the operation itself goes on (unless
+ * cancelled) and its callback still runs. */
+FBR_API int fbr_chan_op_release(fbr_chan_op *op);
+
 #ifdef __cplusplus
 }
 #endif

@@ -63,7 +63,7 @@ typedef struct fbr_runtime_config {
      * system. Default 64 KiB. */
     size_t pool_keep_committed;
     /* How many freed stacks the pool keeps ready, per stack size; further
-     * freed stacks give back all their memory. Default 1024. */
+     * freed stacks give back all their memory. Default 4096. */
     size_t pool_max_cached;
 } fbr_runtime_config;
 

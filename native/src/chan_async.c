@@ -1,0 +1,130 @@
+/*
+ * Channel operations that never block their caller: for event loops and
+ * for .NET's async code, which must be told when a send or receive ends.
+ *
+ * A pending operation is a heap block holding its wait, its queue node and,
+ * for a receive, room for the value. Two references keep it alive: the
+ * caller's handle and the operation itself; whichever is dropped last frees
+ * it, so a handle may be released before or after the callback.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "chan_internal.h"
+#include "error_internal.h"
+
+#define OP_MAGIC 0x4F4E4843u /* "CHNO" */
+
+struct fbr_chan_op {
+    fbr__wait wait; /* first: the completion callback gets a fbr__wait * */
+    fbr__wait_node node;
+    uint32_t magic;
+    uint32_t references; /* atomic */
+    struct fbr_chan *chan;
+    bool receive;
+    fbr_chan_callback callback;
+    void *state;
+    char value[]; /* elem_size bytes */
+};
+
+static void drop_reference(struct fbr_chan_op *op)
+{
+    if (__atomic_sub_fetch(&op->references, 1, __ATOMIC_ACQ_REL) == 0) {
+        op->magic = 0;
+        free(op);
+    }
+}
+
+static void report(struct fbr_chan_op *op, int result)
+{
+    const void *value = op->receive && result == FBR_OK ? (const void *)op->value : NULL;
+    op->callback(op->state, result, value);
+    drop_reference(op);
+}
+
+/* The channel claimed and completed our wait (value moved, result set). */
+static void on_complete(fbr__wait *w)
+{
+    struct fbr_chan_op *op = (struct fbr_chan_op *)w;
+    report(op, w->result);
+}
+
+static int start(struct fbr_chan *ch, bool receive, void *elem, fbr_chan_callback callback, void *state,
+                 fbr_chan_op **out)
+{
+    if (out)
+        *out = NULL;
+    if (!fbr__is_chan(ch) || callback == NULL || out == NULL)
+        return fbr__fail(FBR_EINVAL, "asynchronous channel operation: bad channel, callback or op");
+    if (!receive && elem == NULL && ch->elem_size)
+        return fbr__fail(FBR_EINVAL, "fbr_chan_send_async: elem is NULL");
+    fbr__lock_acquire(&ch->lock);
+    fbr__wait *woken;
+    enum fbr__chan_attempt attempt =
+        receive ? fbr__chan_try_recv_locked(ch, elem, &woken) : fbr__chan_try_send_locked(ch, elem, &woken);
+    if (attempt != FBR__CHAN_WOULD_BLOCK) {
+        fbr__lock_release(&ch->lock);
+        if (woken)
+            fbr__wait_complete(woken);
+        return attempt == FBR__CHAN_DONE ? FBR_OK : fbr__fail(FBR_ECLOSED, "the channel is closed");
+    }
+    struct fbr_chan_op *op = calloc(1, sizeof *op + ch->elem_size);
+    if (op == NULL) {
+        fbr__lock_release(&ch->lock);
+        return fbr__fail(FBR_ENOMEM, "out of memory for a pending channel operation");
+    }
+    op->magic = OP_MAGIC;
+    op->references = 2;
+    op->chan = ch;
+    op->receive = receive;
+    op->callback = callback;
+    op->state = state;
+    op->wait.kind = FBR__WAIT_CALLBACK;
+    op->wait.on_complete = on_complete;
+    if (!receive && ch->elem_size)
+        memcpy(op->value, elem, ch->elem_size);
+    op->node = (fbr__wait_node){.wait = &op->wait, .token = 1, .elem = op->value};
+    fbr__wait_queue_push(receive ? &ch->receivers : &ch->senders, &op->node);
+    fbr__lock_release(&ch->lock);
+    *out = op;
+    return FBR_PENDING;
+}
+
+int fbr_chan_send_async(fbr_chan *ch, const void *elem, fbr_chan_callback callback, void *state, fbr_chan_op **op)
+{
+    return start(ch, false, (void *)elem, callback, state, op);
+}
+
+int fbr_chan_recv_async(fbr_chan *ch, void *elem, fbr_chan_callback callback, void *state, fbr_chan_op **op)
+{
+    return start(ch, true, elem, callback, state, op);
+}
+
+static bool is_op(const struct fbr_chan_op *op)
+{
+    return op != NULL && op->magic == OP_MAGIC;
+}
+
+int fbr_chan_op_cancel(fbr_chan_op *op)
+{
+    if (!is_op(op))
+        return fbr__fail(FBR_EINVAL, "fbr_chan_op_cancel: not a pending operation");
+    struct fbr_chan *ch = op->chan;
+    fbr__lock_acquire(&ch->lock);
+    if (!fbr__wait_claim(&op->wait, FBR__CLAIM_TIMEOUT)) {
+        fbr__lock_release(&ch->lock);
+        return FBR_EAGAIN; /* it ended, or its end is being delivered */
+    }
+    fbr__wait_queue_remove(op->receive ? &ch->receivers : &ch->senders, &op->node);
+    fbr__lock_release(&ch->lock);
+    report(op, FBR_ECANCELED);
+    return FBR_OK;
+}
+
+int fbr_chan_op_release(fbr_chan_op *op)
+{
+    if (!is_op(op))
+        return fbr__fail(FBR_EINVAL, "fbr_chan_op_release: not a pending operation");
+    drop_reference(op);
+    return FBR_OK;
+}

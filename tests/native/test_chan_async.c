@@ -1,0 +1,205 @@
+/* Asynchronous channel operations: immediate completion, callbacks from
+ * whichever side completes, cancellation, close, and handle lifetimes. */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <fiberrt.h>
+
+#include "harness.h"
+#include "support.h"
+
+struct outcome {
+    int calls;
+    int result;
+    long value;
+    int had_value;
+};
+
+static void record(void *state, int result, const void *value)
+{
+    struct outcome *o = state;
+    o->calls++;
+    o->result = result;
+    o->had_value = value != NULL;
+    if (value)
+        memcpy(&o->value, value, sizeof o->value);
+}
+
+static fbr_chan *make(size_t cap)
+{
+    fbr_chan *ch;
+    CHECK_OK(fbr_chan_create(&ch, sizeof(long), cap));
+    return ch;
+}
+
+FBR_TEST(an_operation_that_can_complete_at_once_does)
+{
+    fbr_chan *ch = make(1);
+    struct outcome o = {0};
+    fbr_chan_op *op = (fbr_chan_op *)1;
+    long v = 5;
+    CHECK_EQ(fbr_chan_send_async(ch, &v, record, &o, &op), FBR_OK);
+    CHECK(op == NULL);
+    v = 0;
+    CHECK_EQ(fbr_chan_recv_async(ch, &v, record, &o, &op), FBR_OK);
+    CHECK_EQ(v, 5);
+    CHECK_EQ(o.calls, 0); /* no callback for immediate completion */
+    CHECK_OK(fbr_chan_close(ch));
+    CHECK_EQ(fbr_chan_recv_async(ch, &v, record, &o, &op), FBR_ECLOSED);
+    CHECK_OK(fbr_chan_destroy(ch));
+}
+
+FBR_TEST(a_pending_receive_is_completed_by_a_later_send)
+{
+    fbr_chan *ch = make(0);
+    struct outcome o = {0};
+    fbr_chan_op *op;
+    long buffer = 0;
+    CHECK_EQ(fbr_chan_recv_async(ch, &buffer, record, &o, &op), FBR_PENDING);
+    CHECK(op != NULL);
+    CHECK_EQ(fbr_chan_destroy(ch), FBR_EBUSY);
+    long v = 42;
+    CHECK_OK(fbr_chan_send(ch, &v)); /* a receiver is waiting: does not block */
+    CHECK_EQ(o.calls, 1);
+    CHECK_EQ(o.result, FBR_OK);
+    CHECK(o.had_value);
+    CHECK_EQ(o.value, 42);
+    CHECK_EQ(fbr_chan_op_cancel(op), FBR_EAGAIN); /* too late */
+    CHECK_OK(fbr_chan_op_release(op));
+    CHECK_OK(fbr_chan_destroy(ch));
+}
+
+FBR_TEST(a_pending_send_is_completed_by_a_later_receive)
+{
+    fbr_chan *ch = make(0);
+    struct outcome o = {0};
+    fbr_chan_op *op;
+    long v = 7;
+    CHECK_EQ(fbr_chan_send_async(ch, &v, record, &o, &op), FBR_PENDING);
+    v = 99; /* the value was copied when the send started */
+    CHECK_OK(fbr_chan_op_release(op)); /* released early: the send goes on */
+    long got = 0;
+    CHECK_OK(fbr_chan_recv(ch, &got));
+    CHECK_EQ(got, 7);
+    CHECK_EQ(o.calls, 1);
+    CHECK_EQ(o.result, FBR_OK);
+    CHECK(!o.had_value);
+    CHECK_OK(fbr_chan_destroy(ch));
+}
+
+FBR_TEST(cancelling_reports_ecanceled_and_leaves_no_trace)
+{
+    fbr_chan *ch = make(0);
+    struct outcome o = {0};
+    fbr_chan_op *op;
+    long buffer;
+    CHECK_EQ(fbr_chan_recv_async(ch, &buffer, record, &o, &op), FBR_PENDING);
+    CHECK_OK(fbr_chan_op_cancel(op));
+    CHECK_EQ(o.calls, 1);
+    CHECK_EQ(o.result, FBR_ECANCELED);
+    CHECK_EQ(fbr_chan_op_cancel(op), FBR_EAGAIN);
+    CHECK_OK(fbr_chan_op_release(op));
+    long v = 1;
+    CHECK_EQ(fbr_chan_try_send(ch, &v), FBR_EAGAIN); /* nobody waits any more */
+    CHECK_OK(fbr_chan_destroy(ch));
+}
+
+FBR_TEST(close_ends_pending_operations_with_eclosed)
+{
+    fbr_chan *ch = make(0);
+    struct outcome r = {0}, s = {0};
+    fbr_chan_op *rop, *sop;
+    long buffer, v = 3;
+    CHECK_EQ(fbr_chan_recv_async(ch, &buffer, record, &r, &rop), FBR_PENDING);
+    fbr_chan *other = make(0);
+    CHECK_EQ(fbr_chan_send_async(other, &v, record, &s, &sop), FBR_PENDING);
+    CHECK_OK(fbr_chan_close(ch));
+    CHECK_OK(fbr_chan_close(other));
+    CHECK_EQ(r.calls, 1);
+    CHECK_EQ(r.result, FBR_ECLOSED);
+    CHECK_EQ(s.calls, 1);
+    CHECK_EQ(s.result, FBR_ECLOSED);
+    CHECK_OK(fbr_chan_op_release(rop));
+    CHECK_OK(fbr_chan_op_release(sop));
+    CHECK_OK(fbr_chan_destroy(ch));
+    CHECK_OK(fbr_chan_destroy(other));
+}
+
+/* Fibers send; pending receives started from this thread collect. The
+ * callbacks run on the workers; a checksum proves every value arrived once. */
+struct collector {
+    long sum, count;
+    fbr_waitgroup *done;
+};
+
+static void collect(void *state, int result, const void *value)
+{
+    struct collector *c = state;
+    if (result == FBR_OK) {
+        long v;
+        memcpy(&v, value, sizeof v);
+        __atomic_add_fetch(&c->sum, v, __ATOMIC_SEQ_CST);
+        __atomic_add_fetch(&c->count, 1, __ATOMIC_SEQ_CST);
+    }
+    CHECK_OK(fbr_waitgroup_done(c->done));
+}
+
+static void *send_range(void *arg)
+{
+    fbr_chan *ch = arg;
+    for (long i = 1; i <= 1000; i++)
+        CHECK_OK(fbr_chan_send(ch, &i));
+    return NULL;
+}
+
+FBR_TEST(callbacks_from_worker_threads_deliver_every_value)
+{
+    fbr_sched *s;
+    CHECK_OK(fbr_sched_create(&s, NULL));
+    fbr_chan *ch = make(4);
+    struct collector c = {0};
+    CHECK_OK(fbr_waitgroup_create(&c.done));
+    enum { SENDERS = 8, TOTAL = SENDERS * 1000 };
+    CHECK_OK(fbr_waitgroup_add(c.done, TOTAL));
+    fbr_fiber *senders[SENDERS];
+    for (int i = 0; i < SENDERS; i++)
+        CHECK_OK(fbr_spawn(s, &senders[i], send_range, ch, NULL));
+    for (int i = 0; i < TOTAL; i++) {
+        long buffer;
+        fbr_chan_op *op;
+        int rc = fbr_chan_recv_async(ch, &buffer, collect, &c, &op);
+        if (rc == FBR_OK)
+            collect(&c, FBR_OK, &buffer);
+        else
+            CHECK_EQ(rc, FBR_PENDING);
+        if (op)
+            CHECK_OK(fbr_chan_op_release(op));
+    }
+    CHECK_OK(fbr_waitgroup_wait(c.done));
+    for (int i = 0; i < SENDERS; i++)
+        CHECK_OK(fbr_join(senders[i], NULL));
+    CHECK_EQ(c.count, TOTAL);
+    CHECK_EQ(c.sum, SENDERS * 1000L * 1001 / 2);
+    CHECK_OK(fbr_sched_shutdown(s, FBR_NO_DEADLINE, NULL, 0, NULL));
+    CHECK_OK(fbr_sched_destroy(s));
+    CHECK_OK(fbr_waitgroup_destroy(c.done));
+    CHECK_OK(fbr_chan_destroy(ch));
+}
+
+FBR_TEST(bad_async_arguments_are_errors)
+{
+    fbr_chan *ch = make(0);
+    fbr_chan_op *op;
+    long v = 0;
+    CHECK_EQ(fbr_chan_recv_async(NULL, &v, record, NULL, &op), FBR_EINVAL);
+    CHECK_EQ(fbr_chan_recv_async(ch, &v, NULL, NULL, &op), FBR_EINVAL);
+    CHECK_EQ(fbr_chan_recv_async(ch, &v, record, NULL, NULL), FBR_EINVAL);
+    CHECK_EQ(fbr_chan_send_async(ch, NULL, record, NULL, &op), FBR_EINVAL);
+    CHECK_EQ(fbr_chan_op_cancel(NULL), FBR_EINVAL);
+    CHECK_EQ(fbr_chan_op_release(NULL), FBR_EINVAL);
+    CHECK_OK(fbr_chan_destroy(ch));
+}
+
+FBR_TEST_MAIN()
