@@ -528,6 +528,15 @@ static void run_fiber(struct fbr__worker *w, struct fbr_fiber *f)
     }
 }
 
+static void run_deferred_callbacks(struct fbr__worker *w)
+{
+    while (w->deferred) {
+        fbr__wait *done = w->deferred;
+        w->deferred = done->deferred_next;
+        fbr__wait_run_callback(done);
+    }
+}
+
 static void *worker_main(void *arg)
 {
     struct fbr__worker *w = arg;
@@ -545,8 +554,10 @@ static void *worker_main(void *arg)
     snprintf(name, sizeof name, "fbr-worker-%u", w->index);
     pthread_setname_np(pthread_self(), name);
     struct fbr_fiber *f;
-    while ((f = find_runnable(w)))
+    while ((f = find_runnable(w))) {
         run_fiber(w, f);
+        run_deferred_callbacks(w);
+    }
     flush_stack_cache(w);
     flush_record_cache(w);
     t->worker = NULL;

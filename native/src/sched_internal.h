@@ -72,6 +72,11 @@ struct fbr__worker {
     bool spinning;
     uint32_t tick;
 
+    /* Callback completions made by fibers, run by the loop once the fiber
+     * has switched away (LIFO; the order of independent operations' ends is
+     * not promised). Owner only. */
+    struct fbr__wait *deferred;
+
     /* Set by a fiber right before it switches back to the loop. */
     enum fbr__after_switch after;
     void (*after_release)(void *);

@@ -31,7 +31,14 @@ void fbr__wait_complete(fbr__wait *w)
         return;
     }
     if (w->kind == FBR__WAIT_CALLBACK) {
-        w->on_complete(w);
+        struct fbr__worker *worker = fbr__worker_self();
+        struct fbr_fiber *self = fbr_fiber_self();
+        if (worker && self && self->sched) {
+            w->deferred_next = worker->deferred;
+            worker->deferred = w;
+            return;
+        }
+        fbr__wait_run_callback(w);
         return;
     }
     __atomic_store_n(&w->thread_woken, 1, __ATOMIC_RELEASE);

@@ -39,6 +39,7 @@ typedef struct fbr__wait {
     fbr_fiber *fiber;
     uint32_t thread_woken; /* futex word for FBR__WAIT_THREAD */
     void (*on_complete)(struct fbr__wait *w); /* FBR__WAIT_CALLBACK */
+    struct fbr__wait *deferred_next;          /* in a worker's deferred completions */
     fbr__timer timer;
 } fbr__wait;
 
@@ -51,8 +52,17 @@ static inline bool fbr__wait_claim(fbr__wait *w, uint32_t token)
     return __atomic_compare_exchange_n(&w->claim, &expected, token, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 }
 
-/* Wakes the waiter of a wait this caller claimed. */
+/* Wakes the waiter of a wait this caller claimed. A callback wait completed
+ * by a scheduled fiber runs its callback later, from the worker's loop on
+ * the worker thread's own stack: callbacks may be foreign code (.NET) that
+ * must not run on a fiber stack. */
 void fbr__wait_complete(fbr__wait *w);
+
+/* Runs a callback wait's completion now (the worker loop's side). */
+static inline void fbr__wait_run_callback(fbr__wait *w)
+{
+    w->on_complete(w);
+}
 
 /* Releases what guards the wait's publication (release(arg), if release is
  * not NULL) once it is safe, and blocks until the wait is claimed or the

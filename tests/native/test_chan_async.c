@@ -137,6 +137,9 @@ struct collector {
 static void collect(void *state, int result, const void *value)
 {
     struct collector *c = state;
+    /* Completed by fibers, but never run on a fiber's stack: callbacks may
+     * be code (like .NET's) that must run on a thread's own stack. */
+    CHECK(fbr_fiber_self() == NULL);
     if (result == FBR_OK) {
         long v;
         memcpy(&v, value, sizeof v);
