@@ -4,7 +4,7 @@
  * (run_sched_bench.sh) can put them side by side. Prints one line per
  * figure: "<workload> <value> <unit>". Figures, not tests.
  *
- *   fbr_bench_sched [--workers N] [workload ...]
+ *   fbr_bench_sched [--workers N] [--repeat R] [workload ...]
  *   workloads: spawn_join ping_pong buffered skynet (default: all)
  */
 #include <stdint.h>
@@ -187,10 +187,12 @@ int main(int argc, char **argv)
 {
     fbr_sched_options opts = {0};
     const char *only[8];
-    int n_only = 0;
+    int n_only = 0, repeat = 1;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc)
             opts.workers = (unsigned)atoi(argv[++i]);
+        else if (strcmp(argv[i], "--repeat") == 0 && i + 1 < argc)
+            repeat = atoi(argv[++i]);
         else if (n_only < 8)
             only[n_only++] = argv[i];
     }
@@ -213,12 +215,14 @@ int main(int argc, char **argv)
             wanted |= strcmp(only[i], workloads[w].name) == 0;
         if (!wanted)
             continue;
-        int64_t ns = (int64_t)run_in_fiber(workloads[w].fn, NULL);
-        if (strcmp(workloads[w].name, "skynet") == 0)
-            printf("skynet %.1f ms\n", (double)ns / 1e6);
-        else
-            printf("%s %.1f %s\n", workloads[w].name, (double)ns / workloads[w].per, workloads[w].unit);
-        fflush(stdout);
+        for (int r = 0; r < repeat; r++) {
+            int64_t ns = (int64_t)run_in_fiber(workloads[w].fn, NULL);
+            if (strcmp(workloads[w].name, "skynet") == 0)
+                printf("skynet %.1f ms\n", (double)ns / 1e6);
+            else
+                printf("%s %.1f %s\n", workloads[w].name, (double)ns / workloads[w].per, workloads[w].unit);
+            fflush(stdout);
+        }
     }
     if (getenv("FBR_BENCH_STATS")) {
         fbr_sched_stats st;

@@ -1,10 +1,11 @@
 // The scheduler workloads of bench_sched.c, written the way Go programs
 // write them, for side-by-side figures. Prints "<workload> <value> <unit>".
 //
-//	go run . [workload ...]   (GOMAXPROCS picks the number of threads)
+//	go run . [-repeat R] [workload ...]   (GOMAXPROCS picks the number of threads)
 package main
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"sync"
@@ -100,7 +101,9 @@ func skynet() {
 func main() {
 	all := map[string]func(){"spawn_join": spawnJoin, "ping_pong": pingPong, "buffered": buffered, "skynet": skynet}
 	order := []string{"spawn_join", "ping_pong", "buffered", "skynet"}
-	wanted := os.Args[1:]
+	repeat := flag.Int("repeat", 1, "runs of each workload, in this process")
+	flag.Parse()
+	wanted := flag.Args()
 	if len(wanted) == 0 {
 		wanted = order
 	}
@@ -110,6 +113,8 @@ func main() {
 			fmt.Fprintf(os.Stderr, "unknown workload %s\n", name)
 			os.Exit(2)
 		}
-		run()
+		for i := 0; i < *repeat; i++ {
+			run()
+		}
 	}
 }
