@@ -7,6 +7,7 @@
  * Not initial-exec TLS: nothing async-signal-safe reads it, and keeping the
  * static TLS block small leaves room for the one variable that needs it. */
 static _Thread_local char last_error[256];
+static _Thread_local int last_error_code;
 
 const char *fbr_strerror(int code)
 {
@@ -61,11 +62,17 @@ const char *fbr_last_error(void)
     return last_error;
 }
 
+int fbr_last_error_code(void)
+{
+    return last_error_code;
+}
+
 int fbr__fail(int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(last_error, sizeof last_error, fmt, ap);
     va_end(ap);
+    last_error_code = code;
     return code;
 }

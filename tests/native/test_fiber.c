@@ -47,6 +47,7 @@ FBR_TEST(yield_outside_a_fiber_is_an_error)
     CHECK(fbr_fiber_self() == NULL);
     CHECK_EQ(fbr_fiber_yield(NULL, NULL), FBR_ENOTFIBER);
     CHECK_STR_CONTAINS(fbr_last_error(), "outside a fiber");
+    CHECK_EQ(fbr_last_error_code(), FBR_ENOTFIBER);
 }
 
 FBR_TEST(resuming_a_finished_fiber_is_an_error)

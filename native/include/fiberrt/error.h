@@ -49,6 +49,12 @@ FBR_API const char *fbr_err_name(int code);
  * the thread's next failing call. "" if nothing failed yet. */
 FBR_API const char *fbr_last_error(void);
 
+/* The code that the message of fbr_last_error() belongs to (0 if nothing
+ * failed yet). Not every failure leaves a message (a plain FBR_EAGAIN from a
+ * try operation does not): compare this with the code you got before trusting
+ * the message to describe it. */
+FBR_API int fbr_last_error_code(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,382 @@
+using System;
+using System.Collections.Generic;
+using System.Runtime.CompilerServices;
+using System.Threading;
+using System.Threading.Channels;
+using System.Threading.Tasks;
+
+namespace FiberRuntime;
+
+/// <summary>How a <see cref="Channel{T}"/> behaves.</summary>
+public sealed record ChannelOptions
+{
+    /// <summary>
+    /// Lets the continuation of an awaited <see cref="Channel{T}.SendAsync"/> or <see cref="Channel{T}.ReceiveAsync"/>
+    /// run synchronously on the thread that completed the operation, which may be a scheduler worker:
+    /// faster (no thread-pool hop), but the worker runs no fibers until the continuation yields.
+    /// As in System.Threading.Channels, off by default.
+    /// </summary>
+    public bool AllowSynchronousContinuations { get; init; }
+}
+
+/// <summary>
+/// A typed channel with Go's semantics, shared by native fibers, C# threads and async code: values of
+/// <typeparamref name="T"/> are copied in and out. Unbuffered (capacity 0: each send meets a receive) or
+/// buffered. Shaped like System.Threading.Channels: blocking <see cref="Send(T)"/>/<see cref="Receive()"/>,
+/// non-blocking <see cref="TrySend(T)"/>/<see cref="TryReceive(out T)"/>, async <see cref="SendAsync"/>/
+/// <see cref="ReceiveAsync"/> that block no thread, <see cref="Close"/> and <see cref="Completion"/>.
+/// Closing follows Go: receivers drain what is buffered, then get <see cref="ChannelClosedException"/>;
+/// sending on a closed channel or closing twice throws it too.
+/// </summary>
+/// <example>
+/// <code>
+/// using var numbers = new Channel&lt;long&gt;(capacity: 64);
+/// scheduler.SpawnDetached(&amp;native_producer, numbers.NativeHandle);   // a C fiber calling fbr_chan_send
+/// await foreach (long n in numbers.ReadAllAsync()) total += n;         // ends when the producer closes it
+/// </code>
+/// </example>
+public sealed class Channel<T> : IDisposable where T : unmanaged
+{
+    private readonly NativeHandle _handle;
+    private readonly bool _asyncContinuations;
+    private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private ReceiveOperation<T>? _cachedReceive;
+    private SendOperation? _cachedSend;
+    private readonly Action<SendOperation> _returnSend;
+    private int _closedHere;
+
+    /// <summary>Creates a channel; capacity 0 makes it unbuffered.</summary>
+    public unsafe Channel(int capacity = 0, ChannelOptions? options = null)
+    {
+        if (capacity < 0 || (ulong)capacity > Interop.FBR_CHAN_MAX_CAPACITY)
+            throw new ArgumentOutOfRangeException(nameof(capacity), capacity,
+                $"a channel's capacity must be between 0 and {Interop.FBR_CHAN_MAX_CAPACITY}");
+        if ((ulong)sizeof(T) > Interop.FBR_CHAN_MAX_ELEM_SIZE)
+            throw new NotSupportedException(
+                $"a channel's values must be at most {Interop.FBR_CHAN_MAX_ELEM_SIZE} bytes; {typeof(T).Name} has {sizeof(T)}");
+        nint channel;
+        FiberErrors.ThrowIfFailed(Interop.fbr_chan_create(&channel, (nuint)sizeof(T), (nuint)capacity));
+        _handle = new NativeHandle(channel, Interop.fbr_chan_destroy);
+        _asyncContinuations = options?.AllowSynchronousContinuations != true;
+        _returnSend = ReturnSend;
+        Capacity = capacity;
+    }
+
+    /// <summary>The native <c>fbr_chan *</c>, for native fibers; valid until disposal.</summary>
+    public nint NativeHandle => _handle.IsClosed ? throw new ObjectDisposedException(GetType().Name) : _handle.DangerousGetHandle();
+
+    /// <summary>Values the buffer holds (0 for an unbuffered channel).</summary>
+    public int Capacity { get; }
+
+    /// <summary>Values buffered now.</summary>
+    public int Count
+    {
+        get
+        {
+            nint ch = _handle.Enter(this);
+            try { return (int)Interop.fbr_chan_len(ch); }
+            finally { _handle.Exit(); }
+        }
+    }
+
+    /// <summary>Whether the channel has been closed (by anyone, native code included).</summary>
+    public bool IsClosed
+    {
+        get
+        {
+            nint ch = _handle.Enter(this);
+            try { return Interop.fbr_chan_is_closed(ch) != 0; }
+            finally { _handle.Exit(); }
+        }
+    }
+
+    /// <summary>
+    /// Completes once no value will ever be received again: when a receive through this object finds the
+    /// channel closed and drained, or when it is closed through this object with nothing buffered.
+    /// </summary>
+    public Task Completion => _completion.Task;
+
+    // ---- sending -----------------------------------------------------------------------------
+
+    /// <summary>Sends a value, blocking this thread until there is room (or a receiver, if unbuffered).</summary>
+    /// <exception cref="ChannelClosedException">The channel is or becomes closed; the value was not sent.</exception>
+    public unsafe void Send(T item)
+    {
+        nint ch = _handle.Enter(this);
+        try { FiberErrors.ThrowIfFailed(Interop.fbr_chan_send(ch, &item)); }
+        finally { _handle.Exit(); }
+    }
+
+    /// <summary>Sends a value, blocking until it is sent or <paramref name="cancellationToken"/> is cancelled.</summary>
+    public void Send(T item, CancellationToken cancellationToken)
+    {
+        if (!cancellationToken.CanBeCanceled)
+        {
+            Send(item);
+            return;
+        }
+        ValueTask pending = SendAsync(item, cancellationToken);
+        if (pending.IsCompletedSuccessfully)
+            pending.GetAwaiter().GetResult();
+        else
+            pending.AsTask().GetAwaiter().GetResult();
+    }
+
+    /// <summary>Sends a value if that needs no waiting; false when the channel is full (or unbuffered with no receiver waiting) or closed.</summary>
+    public unsafe bool TrySend(T item)
+    {
+        nint ch = _handle.Enter(this);
+        try
+        {
+            int rc = Interop.fbr_chan_try_send(ch, &item);
+            if (rc == Interop.FBR_EAGAIN || rc == Interop.FBR_ECLOSED)
+                return false;
+            FiberErrors.ThrowIfFailed(rc);
+            return true;
+        }
+        finally { _handle.Exit(); }
+    }
+
+    /// <summary>Sends a value, waiting at most <paramref name="timeout"/>; false if it could not be sent in time.</summary>
+    /// <exception cref="ChannelClosedException">The channel is or becomes closed.</exception>
+    public unsafe bool TrySend(T item, TimeSpan timeout)
+    {
+        long deadline = Runtime.DeadlineAfter(timeout, nameof(timeout));
+        nint ch = _handle.Enter(this);
+        try
+        {
+            int rc = Interop.fbr_chan_send_until(ch, &item, deadline);
+            if (rc == Interop.FBR_ETIMEDOUT)
+                return false;
+            FiberErrors.ThrowIfFailed(rc);
+            return true;
+        }
+        finally { _handle.Exit(); }
+    }
+
+    /// <summary>
+    /// Sends a value without blocking a thread: the ValueTask completes when a receiver (a fiber, a thread
+    /// or async code) takes it or the buffer has room. Cancelling withdraws the value.
+    /// </summary>
+    public unsafe ValueTask SendAsync(T item, CancellationToken cancellationToken = default)
+    {
+        if (cancellationToken.IsCancellationRequested)
+            return ValueTask.FromCanceled(cancellationToken);
+        SendOperation operation = Interlocked.Exchange(ref _cachedSend, null) ?? new SendOperation(_returnSend, _asyncContinuations);
+        operation.Prepare(cancellationToken);
+        nint op;
+        nint ch = _handle.Enter(this);
+        int rc;
+        try { rc = Interop.fbr_chan_send_async(ch, &item, PendingOperation.Callback, operation.State, &op); }
+        finally { _handle.Exit(); }
+        if (rc == Interop.FBR_PENDING)
+        {
+            short version = operation.Version;
+            operation.Pending(op);
+            return new ValueTask(operation, version);
+        }
+        ReturnSend(operation);
+        if (rc == Interop.FBR_OK)
+            return ValueTask.CompletedTask;
+        return ValueTask.FromException(FiberErrors.Create(rc));
+    }
+
+    // ---- receiving ---------------------------------------------------------------------------
+
+    /// <summary>Receives the next value, blocking this thread until there is one.</summary>
+    /// <exception cref="ChannelClosedException">The channel is closed and drained.</exception>
+    public unsafe T Receive()
+    {
+        T item;
+        int rc;
+        nint ch = _handle.Enter(this);
+        try { rc = Interop.fbr_chan_recv(ch, &item); }
+        finally { _handle.Exit(); }
+        return Received(rc, item);
+    }
+
+    /// <summary>Receives the next value, blocking until there is one or <paramref name="cancellationToken"/> is cancelled.</summary>
+    public T Receive(CancellationToken cancellationToken)
+    {
+        if (!cancellationToken.CanBeCanceled)
+            return Receive();
+        ValueTask<T> pending = ReceiveAsync(cancellationToken);
+        return pending.IsCompleted ? pending.GetAwaiter().GetResult() : pending.AsTask().GetAwaiter().GetResult();
+    }
+
+    /// <summary>Receives a value if one is ready; false when none is (or the channel is closed and drained).</summary>
+    public unsafe bool TryReceive(out T item)
+    {
+        T value;
+        int rc;
+        nint ch = _handle.Enter(this);
+        try { rc = Interop.fbr_chan_try_recv(ch, &value); }
+        finally { _handle.Exit(); }
+        item = value;
+        if (rc == Interop.FBR_OK)
+        {
+            AfterReceive();
+            return true;
+        }
+        if (rc == Interop.FBR_ECLOSED)
+        {
+            ObservedClosed();
+            return false;
+        }
+        if (rc == Interop.FBR_EAGAIN)
+            return false;
+        throw FiberErrors.Create(rc);
+    }
+
+    /// <summary>Receives the next value, waiting at most <paramref name="timeout"/>; false if none came in time.</summary>
+    /// <exception cref="ChannelClosedException">The channel is closed and drained.</exception>
+    public unsafe bool TryReceive(out T item, TimeSpan timeout)
+    {
+        long deadline = Runtime.DeadlineAfter(timeout, nameof(timeout));
+        T value;
+        int rc;
+        nint ch = _handle.Enter(this);
+        try { rc = Interop.fbr_chan_recv_until(ch, &value, deadline); }
+        finally { _handle.Exit(); }
+        item = default;
+        if (rc == Interop.FBR_ETIMEDOUT)
+            return false;
+        item = Received(rc, value);
+        return true;
+    }
+
+    /// <summary>
+    /// Receives the next value without blocking a thread: completes when a sender (a fiber, a thread or
+    /// async code) provides one. Fails with <see cref="ChannelClosedException"/> once the channel is closed
+    /// and drained, or with OperationCanceledException when cancelled first.
+    /// </summary>
+    public unsafe ValueTask<T> ReceiveAsync(CancellationToken cancellationToken = default)
+    {
+        if (cancellationToken.IsCancellationRequested)
+            return ValueTask.FromCanceled<T>(cancellationToken);
+        ReceiveOperation<T> operation = Interlocked.Exchange(ref _cachedReceive, null)
+                                        ?? new ReceiveOperation<T>(this, _asyncContinuations);
+        operation.Prepare(cancellationToken);
+        T item;
+        nint op;
+        int rc;
+        nint ch = _handle.Enter(this);
+        try { rc = Interop.fbr_chan_recv_async(ch, &item, PendingOperation.Callback, operation.State, &op); }
+        finally { _handle.Exit(); }
+        if (rc == Interop.FBR_PENDING)
+        {
+            short version = operation.Version;
+            operation.Pending(op);
+            return new ValueTask<T>(operation, version);
+        }
+        ReturnReceive(operation);
+        if (rc == Interop.FBR_OK)
+        {
+            AfterReceive();
+            return new ValueTask<T>(item);
+        }
+        if (rc == Interop.FBR_ECLOSED)
+            ObservedClosed();
+        return ValueTask.FromException<T>(FiberErrors.Create(rc));
+    }
+
+    /// <summary>Every value until the channel is closed and drained.</summary>
+    public async IAsyncEnumerable<T> ReadAllAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        while (true)
+        {
+            T item;
+            try
+            {
+                item = await ReceiveAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (ChannelClosedException)
+            {
+                yield break;
+            }
+            yield return item;
+        }
+    }
+
+    // ---- closing -----------------------------------------------------------------------------
+
+    /// <summary>Closes the channel: waiting senders fail, receivers drain the buffer and then fail.</summary>
+    /// <exception cref="ChannelClosedException">It was already closed.</exception>
+    public void Close()
+    {
+        if (!TryClose())
+            throw new ChannelClosedException("the channel is already closed");
+    }
+
+    /// <summary>Closes the channel; false if it was already closed.</summary>
+    public bool TryClose()
+    {
+        nint ch = _handle.Enter(this);
+        try
+        {
+            int rc = Interop.fbr_chan_close(ch);
+            if (rc == Interop.FBR_ECLOSED)
+                return false;
+            FiberErrors.ThrowIfFailed(rc);
+            Volatile.Write(ref _closedHere, 1);
+            if (Interop.fbr_chan_len(ch) == 0)
+                _completion.TrySetResult();
+            return true;
+        }
+        finally { _handle.Exit(); }
+    }
+
+    /// <summary>
+    /// Frees the channel. Close it first if others may still use it: a channel that a fiber or thread is
+    /// waiting on is not freed (InvalidOperationException), since that would pull it from under them.
+    /// </summary>
+    public void Dispose()
+    {
+        if (_handle.IsClosed)
+            return;
+        _handle.Dispose();
+        Interlocked.Exchange(ref _cachedReceive, null)?.Free();
+        Interlocked.Exchange(ref _cachedSend, null)?.Free();
+        if (_handle.ReleaseResult < 0)
+            throw FiberErrors.Create(_handle.ReleaseResult, GetType().Name);
+    }
+
+    // ---- plumbing ----------------------------------------------------------------------------
+
+    private T Received(int rc, T item)
+    {
+        if (rc == Interop.FBR_OK)
+        {
+            AfterReceive();
+            return item;
+        }
+        if (rc == Interop.FBR_ECLOSED)
+            ObservedClosed();
+        throw FiberErrors.Create(rc);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void AfterReceive()
+    {
+        if (Volatile.Read(ref _closedHere) != 0 && Count == 0)
+            _completion.TrySetResult();
+    }
+
+    internal nint EnterHandle() => _handle.Enter(this);
+
+    internal void ExitHandle() => _handle.Exit();
+
+    internal void ObservedClosed() => _completion.TrySetResult();
+
+    internal void ReturnReceive(ReceiveOperation<T> operation)
+    {
+        if (_handle.IsClosed || Interlocked.CompareExchange(ref _cachedReceive, operation, null) != null)
+            operation.Free();
+    }
+
+    private void ReturnSend(SendOperation operation)
+    {
+        if (_handle.IsClosed || Interlocked.CompareExchange(ref _cachedSend, operation, null) != null)
+            operation.Free();
+    }
+}

@@ -1,0 +1,179 @@
+using System;
+using System.Buffers;
+using System.Threading;
+
+namespace FiberRuntime;
+
+/// <summary>
+/// One arm of a <see cref="ChannelSelect"/>: a send of a value or a receive into <see cref="ReceiveCase{T}.Value"/>.
+/// Cases are reusable objects, so a select in a loop allocates nothing but its first cases.
+/// </summary>
+public abstract class SelectCase
+{
+    private protected SelectCase() { }
+
+    /// <summary>After a select chose this case: whether the channel was closed (a receive from a closed, drained
+    /// channel, or a send to a closed one) instead of the value moving.</summary>
+    public bool ChannelClosed { get; internal set; }
+
+    internal abstract nint Enter();
+    internal abstract void Exit();
+    internal abstract int Operation { get; }
+    internal abstract int Size { get; }
+    internal abstract unsafe void Write(byte* buffer);
+    internal abstract unsafe void Read(byte* buffer);
+
+    /// <summary>A case that sends <paramref name="value"/> on <paramref name="channel"/>.</summary>
+    public static SendCase<T> Send<T>(Channel<T> channel, T value) where T : unmanaged => new(channel, value);
+
+    /// <summary>A case that receives from <paramref name="channel"/>.</summary>
+    public static ReceiveCase<T> Receive<T>(Channel<T> channel) where T : unmanaged => new(channel);
+}
+
+/// <summary>Sends <see cref="Value"/> when chosen.</summary>
+public sealed class SendCase<T> : SelectCase where T : unmanaged
+{
+    private readonly Channel<T> _channel;
+
+    internal SendCase(Channel<T> channel, T value)
+    {
+        ArgumentNullException.ThrowIfNull(channel);
+        _channel = channel;
+        Value = value;
+    }
+
+    /// <summary>The value to send; may be changed between selects.</summary>
+    public T Value { get; set; }
+
+    internal override nint Enter() => _channel.EnterHandle();
+    internal override void Exit() => _channel.ExitHandle();
+    internal override int Operation => Interop.FBR_SELECT_SEND;
+    internal override unsafe int Size => sizeof(T);
+    internal override unsafe void Write(byte* buffer) => *(T*)buffer = Value;
+    internal override unsafe void Read(byte* buffer) { }
+}
+
+/// <summary>Receives into <see cref="Value"/> when chosen.</summary>
+public sealed class ReceiveCase<T> : SelectCase where T : unmanaged
+{
+    private readonly Channel<T> _channel;
+
+    internal ReceiveCase(Channel<T> channel)
+    {
+        ArgumentNullException.ThrowIfNull(channel);
+        _channel = channel;
+    }
+
+    /// <summary>The value received by the last select that chose this case.</summary>
+    public T Value { get; private set; }
+
+    internal override nint Enter() => _channel.EnterHandle();
+    internal override void Exit() => _channel.ExitHandle();
+    internal override int Operation => Interop.FBR_SELECT_RECV;
+    internal override unsafe int Size => sizeof(T);
+    internal override unsafe void Write(byte* buffer) { }
+    internal override unsafe void Read(byte* buffer) => Value = *(T*)buffer;
+}
+
+/// <summary>
+/// Go's <c>select</c> for C# threads: waits until one of several channel operations can proceed, performs
+/// exactly that one and returns its index. When several are ready, one is chosen uniformly at random.
+/// </summary>
+/// <example>
+/// <code>
+/// var results = SelectCase.Receive(resultChannel);
+/// var errors = SelectCase.Receive(errorChannel);
+/// switch (ChannelSelect.Wait(TimeSpan.FromSeconds(1), results, errors))
+/// {
+///     case 0: Use(results.Value); break;
+///     case 1: Report(errors.Value); break;
+///     case -1: /* timed out */ break;
+/// }
+/// </code>
+/// </example>
+public static class ChannelSelect
+{
+    /// <summary>The most cases one select takes.</summary>
+    public const int MaxCases = 64;
+
+    /// <summary>Blocks until one case proceeds; returns its index.</summary>
+    public static int Wait(params ReadOnlySpan<SelectCase> cases) => Run(cases, Interop.FBR_NO_DEADLINE, 0, default);
+
+    /// <summary>Blocks until one case proceeds (its index) or <paramref name="timeout"/> passes (-1).</summary>
+    public static int Wait(TimeSpan timeout, params ReadOnlySpan<SelectCase> cases)
+        => Run(cases, Runtime.DeadlineAfter(timeout, nameof(timeout)), 0, default);
+
+    /// <summary>Blocks until one case proceeds (its index); OperationCanceledException if cancelled first.</summary>
+    public static int Wait(CancellationToken cancellationToken, params ReadOnlySpan<SelectCase> cases)
+        => Run(cases, Interop.FBR_NO_DEADLINE, 0, cancellationToken);
+
+    /// <summary>Performs a case that is ready now (its index), or returns -1 at once (Go's <c>default</c>).</summary>
+    public static int TryNow(params ReadOnlySpan<SelectCase> cases)
+        => Run(cases, Interop.FBR_NO_DEADLINE, Interop.FBR_SELECT_NONBLOCKING, default);
+
+    private static unsafe int Run(ReadOnlySpan<SelectCase> cases, long deadline, int flags, CancellationToken token)
+    {
+        if (cases.Length == 0 || cases.Length > MaxCases)
+            throw new ArgumentOutOfRangeException(nameof(cases), cases.Length, $"a select takes 1 to {MaxCases} cases");
+        token.ThrowIfCancellationRequested();
+        // Cancellation is one more case: an event channel that the token closes.
+        Channel<byte>? cancelled = token.CanBeCanceled ? new Channel<byte>() : null;
+        int total = cases.Length + (cancelled != null ? 1 : 0);
+        int bytes = 0;
+        foreach (SelectCase c in cases)
+        {
+            ArgumentNullException.ThrowIfNull(c, nameof(cases));
+            bytes += (c.Size + 15) & ~15;
+        }
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(Math.Max(bytes, 1));
+        var native = stackalloc Interop.fbr_select_case[total];
+        int entered = 0;
+        bool cancelEntered = false;
+        CancellationTokenRegistration registration = default;
+        try
+        {
+            fixed (byte* values = buffer)
+            {
+                byte* next = values;
+                for (int i = 0; i < cases.Length; i++, entered++)
+                {
+                    SelectCase c = cases[i];
+                    native[i] = new Interop.fbr_select_case { chan = c.Enter(), op = c.Operation, elem = (nint)next };
+                    c.Write(next);
+                    next += (c.Size + 15) & ~15;
+                }
+                if (cancelled != null)
+                {
+                    native[cases.Length] = new Interop.fbr_select_case { chan = cancelled.EnterHandle(), op = Interop.FBR_SELECT_RECV };
+                    cancelEntered = true;
+                    registration = token.UnsafeRegister(static s => ((Channel<byte>)s!).TryClose(), cancelled);
+                }
+                nuint chosen;
+                int rc = Interop.fbr_select(native, (nuint)total, deadline, flags, &chosen);
+                if (rc == Interop.FBR_ETIMEDOUT || rc == Interop.FBR_EAGAIN)
+                    return -1;
+                FiberErrors.ThrowIfFailed(rc);
+                if ((int)chosen == cases.Length)
+                    throw new OperationCanceledException(token);
+                SelectCase winner = cases[(int)chosen];
+                winner.ChannelClosed = native[chosen].result == Interop.FBR_ECLOSED;
+                if (!winner.ChannelClosed)
+                    winner.Read((byte*)native[chosen].elem);
+                return (int)chosen;
+            }
+        }
+        finally
+        {
+            registration.Dispose();
+            if (cancelled != null)
+            {
+                if (cancelEntered)
+                    cancelled.ExitHandle();
+                cancelled.Dispose();
+            }
+            for (int i = 0; i < entered; i++)
+                cases[i].Exit();
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+}

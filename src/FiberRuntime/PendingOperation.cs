@@ -1,0 +1,194 @@
+using System;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Threading;
+using System.Threading.Channels;
+using System.Threading.Tasks.Sources;
+
+namespace FiberRuntime;
+
+/// <summary>
+/// A channel send or receive that had to wait, as seen from .NET: the native operation
+/// (<c>fbr_chan_send_async</c> / <c>fbr_chan_recv_async</c>) reports its end through <see cref="OnComplete"/>,
+/// which completes a ValueTask. Objects are pooled per channel, so a steady stream of async operations
+/// allocates nothing.
+/// </summary>
+/// <remarks>
+/// Three parties can race: the starter (which learns the native handle only when the start call returns),
+/// the completion callback (any thread: a worker, a sending thread, a canceller) and the cancellation
+/// callback. Two flags settle it: whichever of starter and completion comes second finishes the operation,
+/// and finishing first unregisters the cancellation (which waits out a cancel in flight) and only then
+/// releases the native handle, so a cancel never touches a released handle.
+/// </remarks>
+internal abstract class PendingOperation
+{
+    private const int Started = 1, Completed = 2;
+    private GCHandle _self;
+    private nint _op;
+    private int _flags;
+    private CancellationToken _token;
+    private CancellationTokenRegistration _registration;
+    protected ManualResetValueTaskSourceCore<byte> _core; // completion only; values live in subclasses
+
+    protected PendingOperation(bool runContinuationsAsynchronously)
+    {
+        _self = GCHandle.Alloc(this);
+        _core.RunContinuationsAsynchronously = runContinuationsAsynchronously;
+    }
+
+    /// <summary>The state passed to native code: a handle to this object.</summary>
+    internal nint State => GCHandle.ToIntPtr(_self);
+
+    internal short Version => _core.Version;
+
+    /// <summary>The native result of the operation: FBR_OK, FBR_ECLOSED or FBR_ECANCELED.</summary>
+    protected int Result { get; private set; }
+
+    internal unsafe static delegate* unmanaged<nint, int, nint, void> Callback => &OnComplete;
+
+    internal void Prepare(CancellationToken token)
+    {
+        _token = token;
+        _flags = 0;
+        _op = 0;
+    }
+
+    /// <summary>The start call returned FBR_PENDING with <paramref name="op"/>.</summary>
+    internal void Pending(nint op)
+    {
+        _op = op;
+        if (_token.CanBeCanceled)
+            _registration = _token.UnsafeRegister(static s => ((PendingOperation)s!).Cancel(), this);
+        if ((Interlocked.Or(ref _flags, Started) & Completed) != 0)
+            Finish();
+    }
+
+    private void Cancel() => _ = Interop.fbr_chan_op_cancel(_op); // FBR_EAGAIN: it is ending anyway
+
+    [UnmanagedCallersOnly]
+    private static void OnComplete(nint state, int result, nint value)
+    {
+        var self = (PendingOperation)GCHandle.FromIntPtr(state).Target!;
+        self.Result = result;
+        if (result == Interop.FBR_OK && value != 0)
+            self.StoreValue(value);
+        if ((Interlocked.Or(ref self._flags, Completed) & Started) != 0)
+            self.Finish();
+    }
+
+    private void Finish()
+    {
+        _registration.Dispose();
+        _registration = default;
+        _ = Interop.fbr_chan_op_release(_op); // cannot fail: the handle is ours and still held
+        _op = 0;
+        switch (Result)
+        {
+            case Interop.FBR_OK:
+                _core.SetResult(0);
+                break;
+            case Interop.FBR_ECANCELED:
+                _core.SetException(new OperationCanceledException(_token));
+                break;
+            case Interop.FBR_ECLOSED:
+                _core.SetException(new ChannelClosedException());
+                break;
+            default:
+                _core.SetException(FiberErrors.Create(Result));
+                break;
+        }
+    }
+
+    /// <summary>Copies a received value (valid only during the callback).</summary>
+    protected abstract void StoreValue(nint value);
+
+    /// <summary>Readies the object for reuse after its result was taken.</summary>
+    protected void ResetCore()
+    {
+        _token = default;
+        _core.Reset();
+    }
+
+    /// <summary>Frees the handle that keeps this object alive, when it will not be pooled.</summary>
+    internal void Free()
+    {
+        if (_self.IsAllocated)
+            _self.Free();
+    }
+
+    internal ValueTaskSourceStatus Status(short token) => _core.GetStatus(token);
+
+    internal void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+        => _core.OnCompleted(continuation, state, token, flags);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    protected void ThrowIfFailed(short token) => _core.GetResult(token);
+}
+
+/// <summary>A pending receive of a <typeparamref name="T"/>.</summary>
+internal sealed class ReceiveOperation<T> : PendingOperation, IValueTaskSource<T> where T : unmanaged
+{
+    private readonly Channel<T> _owner;
+    private T _value;
+
+    public ReceiveOperation(Channel<T> owner, bool runContinuationsAsynchronously) : base(runContinuationsAsynchronously)
+        => _owner = owner;
+
+    protected override unsafe void StoreValue(nint value) => _value = *(T*)value;
+
+    public T GetResult(short token)
+    {
+        try
+        {
+            ThrowIfFailed(token);
+            return _value;
+        }
+        catch (ChannelClosedException)
+        {
+            _owner.ObservedClosed();
+            throw;
+        }
+        finally
+        {
+            _value = default;
+            ResetCore();
+            _owner.ReturnReceive(this);
+        }
+    }
+
+    public ValueTaskSourceStatus GetStatus(short token) => Status(token);
+
+    void IValueTaskSource<T>.OnCompleted(Action<object?> continuation, object? state, short token,
+                                         ValueTaskSourceOnCompletedFlags flags)
+        => OnCompleted(continuation, state, token, flags);
+}
+
+/// <summary>A pending send (the value was copied when it started).</summary>
+internal sealed class SendOperation : PendingOperation, IValueTaskSource
+{
+    private readonly Action<SendOperation> _return;
+
+    public SendOperation(Action<SendOperation> returnToPool, bool runContinuationsAsynchronously)
+        : base(runContinuationsAsynchronously) => _return = returnToPool;
+
+    protected override void StoreValue(nint value) { }
+
+    public void GetResult(short token)
+    {
+        try
+        {
+            ThrowIfFailed(token);
+        }
+        finally
+        {
+            ResetCore();
+            _return(this);
+        }
+    }
+
+    public ValueTaskSourceStatus GetStatus(short token) => Status(token);
+
+    void IValueTaskSource.OnCompleted(Action<object?> continuation, object? state, short token,
+                                      ValueTaskSourceOnCompletedFlags flags)
+        => OnCompleted(continuation, state, token, flags);
+}

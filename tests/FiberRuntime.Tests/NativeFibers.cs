@@ -1,0 +1,88 @@
+using System.Runtime.InteropServices;
+
+namespace FiberRuntime.Tests;
+
+/// <summary>The native fiber bodies of tests/native_fibers, as function pointers for FiberScheduler.Spawn.</summary>
+internal static unsafe partial class NativeFibers
+{
+    [StructLayout(LayoutKind.Sequential)]
+    private struct EntryTable
+    {
+        public delegate* unmanaged<nint, nint> AddOne;
+        public delegate* unmanaged<nint, nint> EchoPlusOne;
+        public delegate* unmanaged<nint, nint> Produce;
+        public delegate* unmanaged<nint, nint> Consume;
+        public delegate* unmanaged<nint, nint> SleepMs;
+        public delegate* unmanaged<nint, nint> WaitForClose;
+        public delegate* unmanaged<nint, nint> WaitGroupDone;
+        public delegate* unmanaged<nint, nint> DeepRecursion;
+        public delegate* unmanaged<nint, nint> AnnounceThenWaitForClose;
+    }
+
+    /// <summary>What echo/produce/consume read (mirrors fbrtest_pipe); keep it in native memory while fibers use it.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct Pipe
+    {
+        public nint In;
+        public nint Out;
+        public long Count;
+        public long First;
+    }
+
+    private static readonly EntryTable s_entries = Load();
+
+    private static EntryTable Load()
+    {
+        _ = Runtime.Version; // load libfiberrt first, so the fixtures bind to this very copy
+        EntryTable table;
+        fbrtest_entries(&table);
+        return table;
+    }
+
+    [LibraryImport("fbrtest_fibers")]
+    private static partial void fbrtest_entries(EntryTable* table);
+
+    [LibraryImport("fbrtest_fibers")]
+    internal static partial ulong fbrtest_recursion_checksum(ulong depth);
+
+    /// <summary>Returns its argument plus one.</summary>
+    public static delegate* unmanaged<nint, nint> AddOne => s_entries.AddOne;
+    /// <summary>Pipe*: receives from In, sends value + 1 to Out until In closes; returns the count.</summary>
+    public static delegate* unmanaged<nint, nint> EchoPlusOne => s_entries.EchoPlusOne;
+    /// <summary>Pipe*: sends First .. First+Count-1 to Out; returns their sum.</summary>
+    public static delegate* unmanaged<nint, nint> Produce => s_entries.Produce;
+    /// <summary>Pipe*: receives from In until closed; returns the sum.</summary>
+    public static delegate* unmanaged<nint, nint> Consume => s_entries.Consume;
+    /// <summary>Sleeps arg milliseconds; returns arg.</summary>
+    public static delegate* unmanaged<nint, nint> SleepMs => s_entries.SleepMs;
+    /// <summary>fbr_chan*: waits until that channel closes; returns 7.</summary>
+    public static delegate* unmanaged<nint, nint> WaitForClose => s_entries.WaitForClose;
+    /// <summary>fbr_waitgroup*: marks it done.</summary>
+    public static delegate* unmanaged<nint, nint> WaitGroupDone => s_entries.WaitGroupDone;
+    /// <summary>Recurses arg frames of ~300 bytes; returns a checksum (see fbrtest_recursion_checksum).</summary>
+    public static delegate* unmanaged<nint, nint> DeepRecursion => s_entries.DeepRecursion;
+    /// <summary>Pipe*: sends 1 on Out once running, then waits until In closes; returns 7.</summary>
+    public static delegate* unmanaged<nint, nint> AnnounceThenWaitForClose => s_entries.AnnounceThenWaitForClose;
+
+    /// <summary>Spawns fibers that block until <paramref name="gate"/> closes, and returns once every one of them runs.</summary>
+    internal static System.Collections.Generic.List<Fiber> SpawnBlocked(FiberScheduler scheduler, Channel<byte> gate,
+                                                                        Channel<long> started, NativePipe pipe, int count, string namePrefix)
+    {
+        pipe.Pointer->In = gate.NativeHandle;
+        pipe.Pointer->Out = started.NativeHandle;
+        var fibers = new System.Collections.Generic.List<Fiber>();
+        for (int i = 0; i < count; i++)
+            fibers.Add(scheduler.Spawn(AnnounceThenWaitForClose, pipe.Address, new FiberOptions { Name = $"{namePrefix}{i}" }));
+        for (int i = 0; i < count; i++)
+            started.Receive();
+        return fibers;
+    }
+
+    /// <summary>A pipe in native memory, freed on dispose.</summary>
+    internal sealed class NativePipe : System.IDisposable
+    {
+        public Pipe* Pointer { get; } = (Pipe*)NativeMemory.AllocZeroed((nuint)sizeof(Pipe));
+        public nint Address => (nint)Pointer;
+        public void Dispose() => NativeMemory.Free(Pointer);
+    }
+}
