@@ -4,6 +4,19 @@ using System.Threading;
 
 namespace FiberRuntime;
 
+/// <summary>What a fiber is doing (<c>fbr_fiber_state</c>).</summary>
+public enum FiberState
+{
+    /// <summary>Spawned, not yet run.</summary>
+    Created = Interop.FBR_FIBER_CREATED,
+    /// <summary>Parked on a channel, a wait group, a join or a sleep, or runnable and waiting for a worker.</summary>
+    Suspended = Interop.FBR_FIBER_SUSPENDED,
+    /// <summary>Running on a worker.</summary>
+    Running = Interop.FBR_FIBER_RUNNING,
+    /// <summary>Returned; its result waits for the join.</summary>
+    Finished = Interop.FBR_FIBER_FINISHED,
+}
+
 /// <summary>
 /// A joinable fiber started by <see cref="FiberScheduler.Spawn"/>. Join it (or detach it) exactly once:
 /// joining returns the entry function's result and frees the fiber. A fiber that is neither joined nor
@@ -30,6 +43,23 @@ public sealed class Fiber
 
     /// <summary>The fiber's id, unique in the process.</summary>
     public ulong Id { get; }
+
+    /// <summary>
+    /// What the fiber is doing now: Created (not yet run), Running, Suspended (parked or waiting for its
+    /// turn) or Finished. A snapshot: it may change as soon as it is read. InvalidOperationException once
+    /// joined or detached.
+    /// </summary>
+    public FiberState State
+    {
+        get
+        {
+            if (Volatile.Read(ref _state) == Released)
+                throw new InvalidOperationException($"fiber {Id} has been joined or detached");
+            int status = Interop.fbr_fiber_status(_fiber);
+            FiberErrors.ThrowIfFailed(status);
+            return (FiberState)status;
+        }
+    }
 
     /// <summary>Waits for the fiber to return (blocking this thread) and gives its result.</summary>
     public unsafe nint Join()

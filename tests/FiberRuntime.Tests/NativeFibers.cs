@@ -78,9 +78,40 @@ internal static unsafe partial class NativeFibers
         return fibers;
     }
 
+    /// <summary>The fixtures, for spawning from safe code (async tests cannot be unsafe).</summary>
+    internal enum Entry { AddOne, EchoPlusOne, Produce, Consume, SleepMs, WaitForClose, WaitGroupDone, DeepRecursion, AnnounceThenWaitForClose }
+
+    private static delegate* unmanaged<nint, nint> Of(Entry entry) => entry switch
+    {
+        Entry.AddOne => AddOne,
+        Entry.EchoPlusOne => EchoPlusOne,
+        Entry.Produce => Produce,
+        Entry.Consume => Consume,
+        Entry.SleepMs => SleepMs,
+        Entry.WaitForClose => WaitForClose,
+        Entry.WaitGroupDone => WaitGroupDone,
+        Entry.DeepRecursion => DeepRecursion,
+        Entry.AnnounceThenWaitForClose => AnnounceThenWaitForClose,
+        _ => throw new System.ArgumentOutOfRangeException(nameof(entry)),
+    };
+
+    internal static Fiber Spawn(FiberScheduler scheduler, Entry entry, nint argument, FiberOptions? options = null)
+        => scheduler.Spawn(Of(entry), argument, options);
+
+    internal static void SpawnDetached(FiberScheduler scheduler, Entry entry, nint argument)
+        => scheduler.SpawnDetached(Of(entry), argument);
+
     /// <summary>A pipe in native memory, freed on dispose.</summary>
     internal sealed class NativePipe : System.IDisposable
     {
+        public NativePipe(nint input = 0, nint output = 0, long count = 0, long first = 0)
+        {
+            Pointer->In = input;
+            Pointer->Out = output;
+            Pointer->Count = count;
+            Pointer->First = first;
+        }
+
         public Pipe* Pointer { get; } = (Pipe*)NativeMemory.AllocZeroed((nuint)sizeof(Pipe));
         public nint Address => (nint)Pointer;
         public void Dispose() => NativeMemory.Free(Pointer);

@@ -10,6 +10,12 @@ internal static partial class Interop
     internal const ulong FBR_STACK_MIN = 16UL << 10;
     internal const ulong FBR_STACK_LIMIT = 16UL << 30;
     internal const int FBR_FIBER_NAME_MAX = 32;
+    internal const int FBR_YIELDED = 0;
+    internal const int FBR_FINISHED = 1;
+    internal const int FBR_FIBER_CREATED = 0;
+    internal const int FBR_FIBER_SUSPENDED = 1;
+    internal const int FBR_FIBER_RUNNING = 2;
+    internal const int FBR_FIBER_FINISHED = 3;
 
     [StructLayout(LayoutKind.Sequential)]
     internal struct fbr_stack_stats
