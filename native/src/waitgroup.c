@@ -50,17 +50,33 @@ int fbr_waitgroup_add(fbr_waitgroup *wg, int64_t delta)
     if (!is_waitgroup(wg))
         return fbr__fail(FBR_EINVAL, "fbr_waitgroup_add: not a wait group");
     /* The counter changes without the lock (spawn loops add and finishing
-     * fibers subtract constantly); only reaching zero takes it, to wake the
-     * waiters, who check the counter under the same lock before queueing. */
+     * fibers subtract constantly), except when it reaches zero: that change
+     * is made under the lock the waiters check the counter under. Otherwise
+     * a waiter could see zero, return and free the wait group while we were
+     * still on our way to its lock. */
     int64_t count = __atomic_load_n(&wg->count, __ATOMIC_SEQ_CST);
-    do {
+    for (;;) {
         if (count + delta < 0)
             return fbr__fail(FBR_EINVAL, "the wait group counter (%lld) would go negative", (long long)count);
+        if (count + delta == 0 && delta != 0)
+            break;
+        if (__atomic_compare_exchange_n(&wg->count, &count, count + delta, false, __ATOMIC_SEQ_CST,
+                                        __ATOMIC_SEQ_CST))
+            return FBR_OK;
+    }
+    fbr__lock_acquire(&wg->lock);
+    count = __atomic_load_n(&wg->count, __ATOMIC_SEQ_CST);
+    do {
+        if (count + delta < 0) {
+            fbr__lock_release(&wg->lock);
+            return fbr__fail(FBR_EINVAL, "the wait group counter (%lld) would go negative", (long long)count);
+        }
     } while (!__atomic_compare_exchange_n(&wg->count, &count, count + delta, false, __ATOMIC_SEQ_CST,
                                           __ATOMIC_SEQ_CST));
-    if (count + delta != 0 || delta == 0)
+    if (count + delta != 0) { /* others moved it meanwhile: not ours to wake */
+        fbr__lock_release(&wg->lock);
         return FBR_OK;
-    fbr__lock_acquire(&wg->lock);
+    }
     fbr__wait_node *claimed = NULL, *n;
     while ((n = fbr__wait_queue_claim_first(&wg->waiters))) {
         n->wait->result = FBR_OK;

@@ -123,6 +123,33 @@ FBR_TEST(waitgroup_misuse_and_timeouts)
     CHECK_EQ(fbr_waitgroup_add(NULL, 1), FBR_EINVAL);
 }
 
+static void *mark_done(void *arg)
+{
+    CHECK_OK(fbr_waitgroup_done(arg));
+    return NULL;
+}
+
+/* The last Done must be finished with the wait group before a waiter can
+ * return: the usual pattern frees it right after the wait. A Done that
+ * reached zero first and locked later wrote into freed memory (ASan saw it;
+ * in release builds it corrupted the heap now and then). */
+FBR_TEST(a_wait_group_can_be_freed_as_soon_as_the_wait_returns)
+{
+    fbr_sched *s = start(2);
+    for (int round = 0; round < 20000; round++) {
+        fbr_waitgroup *wg;
+        CHECK_OK(fbr_waitgroup_create(&wg));
+        CHECK_OK(fbr_waitgroup_add(wg, 1));
+        CHECK_OK(fbr_spawn(s, NULL, mark_done, wg, NULL));
+        /* Catch the done in flight as often as possible: spin until zero. */
+        while (fbr_waitgroup_count(wg) != 0) {
+        }
+        CHECK_OK(fbr_waitgroup_wait(wg));
+        CHECK_OK(fbr_waitgroup_destroy(wg));
+    }
+    stop(s);
+}
+
 /* A bounded queue built from a mutex and two conditions: producers wait
  * while it is full, consumers while it is empty. */
 struct bounded {
