@@ -3,7 +3,10 @@
 #
 #   ./build.ps1          install what is missing, build, run the tour (the main job)
 #   ./build.ps1 test     install what is missing, build and run every test suite:
-#                        native (x86-64), ASan+UBSan, TSan, ARM64 under qemu
+#                        native (x86-64), ASan+UBSan, TSan, ARM64 under qemu, then
+#                        the C# suites: NUnit (JIT, and ARM64 under qemu), the
+#                        NativeAOT smoke app (x86-64 and ARM64) and the NuGet consumer
+#   ./build.ps1 test native | dotnet    only the native or only the C# suites
 #   ./build.ps1 bench    build and run the benchmarks (figures, not tests)
 #
 # Missing Debian packages are installed with apt-get when running as root;
@@ -31,7 +34,7 @@ function Invoke-Checked([string]$Exe, [string[]]$Arguments) {
 $Packages = @{
     main  = @('cmake', 'make', 'gcc', 'libc6-dev', 'pkg-config')
     test  = @('cmake', 'make', 'gcc', 'libc6-dev', 'pkg-config', 'gdb', 'valgrind', 'qemu-user',
-        'gcc-aarch64-linux-gnu', 'libc6-dev-arm64-cross')
+        'gcc-aarch64-linux-gnu', 'libc6-dev-arm64-cross', 'libclang1-14', 'clang-14', 'binutils', 'unzip', 'file')
     bench = @('cmake', 'make', 'gcc', 'libc6-dev', 'pkg-config', 'libboost-context-dev')
 }
 
@@ -103,14 +106,77 @@ function Test-Native([string]$Name, [string]$Dir, [string[]]$CMakeArgs) {
     Invoke-CTest $Name $Dir
 }
 
-function Invoke-Tests {
-    Install-Missing 'test'
+# Runs a command whose output ends with "N passed, M failed" and adds those counts; a command that
+# dies before printing it counts as one failure.
+function Invoke-Counted([string]$Name, [scriptblock]$Run) {
+    Say "tests: $Name"
+    $lines = @(& $Run 2>&1 | ForEach-Object { $line = "$_"; Write-Host $line; $line })
+    $status = $LASTEXITCODE
+    $passed = 0; $failed = 1
+    $summary = $lines | Where-Object { $_ -match '^(\d+) passed, (\d+) failed$' } | Select-Object -Last 1
+    if ($summary -and $summary -match '^(\d+) passed, (\d+) failed$') { $passed = [int]$Matches[1]; $failed = [int]$Matches[2] }
+    if ($status -ne 0 -and $failed -eq 0) { $failed = 1 }
+    Write-Host "${Name}: $passed passed, $failed failed"
+    Add-Result $Name $passed $failed
+}
+
+function Assert-DotNet {
+    $local = Join-Path $HOME '.dotnet'
+    if (-not (Get-Command dotnet -ErrorAction SilentlyContinue) -and (Test-Path (Join-Path $local 'dotnet'))) {
+        $env:PATH = "${local}:$env:PATH"
+    }
+    if (-not (Get-Command dotnet -ErrorAction SilentlyContinue)) {
+        throw ("The .NET 10 SDK is missing (it is not a Debian package). Install it with Microsoft's script:`n" +
+            '  curl -sSL https://dot.net/v1/dotnet-install.sh | bash -s -- --channel 10.0')
+    }
+    $env:DOTNET_CLI_TELEMETRY_OPTOUT = '1'; $env:DOTNET_NOLOGO = '1'
+}
+
+function Invoke-NativeSuites {
     $debugInfo = '-DCMAKE_BUILD_TYPE=RelWithDebInfo'
     Test-Native 'native x86-64' (Join-Path $BuildRoot 'test') @($debugInfo)
     Test-Native 'ASan+UBSan' (Join-Path $BuildRoot 'asan') @($debugInfo, '-DFBR_SANITIZE=address')
     Test-Native 'TSan' (Join-Path $BuildRoot 'tsan') @($debugInfo, '-DFBR_SANITIZE=thread')
     $toolchain = Join-Path $Root 'cmake/toolchains/aarch64-linux-gnu.cmake'
     Test-Native 'ARM64 (qemu)' (Join-Path $BuildRoot 'arm64') @($debugInfo, "-DCMAKE_TOOLCHAIN_FILE=$toolchain")
+}
+
+function Invoke-DotNetSuites {
+    Assert-DotNet
+    Say 'building: Release native libraries for .NET (x86-64, arm64)'
+    $release = Join-Path $BuildRoot 'release'
+    $arm64 = Join-Path $BuildRoot 'arm64-release'
+    $toolchain = Join-Path $Root 'cmake/toolchains/aarch64-linux-gnu.cmake'
+    $built = (Build-Tree $release @('-DCMAKE_BUILD_TYPE=Release', '-DFBR_BUILD_TESTS=OFF', '-DFBR_BUILD_BENCH=OFF')) -and
+        (Build-Tree $arm64 @('-DCMAKE_BUILD_TYPE=Release', '-DFBR_BUILD_TESTS=OFF', '-DFBR_BUILD_BENCH=OFF',
+            '-DFBR_BUILD_DEMO=OFF', "-DCMAKE_TOOLCHAIN_FILE=$toolchain"))
+    if (-not $built) {
+        Write-Host 'the Release native build failed'
+        Add-Result 'Release native (build)' 0 1
+        return
+    }
+    $project = Join-Path $Root 'tests/FiberRuntime.Tests/FiberRuntime.Tests.csproj'
+    Invoke-Counted 'C# (NUnit, JIT)' {
+        $out = @(& dotnet test $project -c Release "-p:FiberRuntimeNativeDir=$release/native/" 2>&1 |
+            ForEach-Object { $l = "$_"; Write-Host $l; $l })
+        $code = $LASTEXITCODE
+        $ok = ($out | Where-Object { $_ -match '^ +succeeded: (\d+)' } | Select-Object -Last 1) -replace '\D', ''
+        $bad = ($out | Where-Object { $_ -match '^ +failed: (\d+)' } | Select-Object -Last 1) -replace '\D', ''
+        if (-not $ok) { $ok = 0 }; if (-not $bad) { $bad = 1 }
+        "$ok passed, $bad failed"
+        $global:LASTEXITCODE = $code
+    }
+    Invoke-Counted 'C# (NUnit, ARM64 qemu)' { & (Join-Path $Root 'tests/FiberRuntime.Tests/run_arm64.sh') --native-build-dir $arm64 }
+    Invoke-Counted 'C# smoke (JIT + NativeAOT, x86-64)' { & (Join-Path $Root 'tests/FiberRuntime.Smoke/run.sh') --rid linux-x64 }
+    Invoke-Counted 'C# smoke (JIT + NativeAOT, ARM64 qemu)' { & (Join-Path $Root 'tests/FiberRuntime.Smoke/run.sh') --rid linux-arm64 }
+    Invoke-Counted 'NuGet package consumer (JIT + NativeAOT)' { & (Join-Path $Root 'samples/Consumer/run.sh') }
+}
+
+function Invoke-Tests([string]$Which = 'all') {
+    if ($Which -notin 'all', 'native', 'dotnet') { Write-Error "unknown test selection '$Which' (use: all, native or dotnet)"; exit 2 }
+    Install-Missing 'test'
+    if ($Which -ne 'dotnet') { Invoke-NativeSuites }
+    if ($Which -ne 'native') { Invoke-DotNetSuites }
     Say 'summary'
     if ($script:FailedSuites.Count -gt 0) { Write-Host "failing suites: $($script:FailedSuites -join ', ')" }
     Write-Host "$($script:TotalPassed) passed, $($script:TotalFailed) failed"
@@ -149,8 +215,8 @@ if ($Command.StartsWith('-') -and $Command -notin '-h', '--help') {
 
 switch ($Command) {
     'run' { Invoke-Main }
-    'test' { Invoke-Tests }
+    'test' { if ($Rest.Count -gt 0) { Invoke-Tests $Rest[0] } else { Invoke-Tests } }
     'bench' { Invoke-Bench }
-    { $_ -in 'help', '-h', '--help' } { Get-Content $PSCommandPath | Select-Object -Skip 1 -First 10 | ForEach-Object { $_ -replace '^# ?', '' } }
+    { $_ -in 'help', '-h', '--help' } { Get-Content $PSCommandPath | Select-Object -Skip 1 -First 13 | ForEach-Object { $_ -replace '^# ?', '' } }
     default { Write-Error "unknown command '$Command' (use: ./build.ps1 [test|bench])"; exit 2 }
 }

@@ -3,7 +3,10 @@
 #
 #   ./build.sh          install what is missing, build, run the tour (the main job)
 #   ./build.sh test     install what is missing, build and run every test suite:
-#                       native (x86-64), ASan+UBSan, TSan, ARM64 under qemu
+#                       native (x86-64), ASan+UBSan, TSan, ARM64 under qemu, then
+#                       the C# suites: NUnit (JIT, and ARM64 under qemu), the
+#                       NativeAOT smoke app (x86-64 and ARM64) and the NuGet consumer
+#   ./build.sh test native | dotnet    only the native or only the C# suites
 #   ./build.sh bench    build and run the benchmarks (figures, not tests)
 #
 # Missing Debian packages are installed with apt-get when running as root;
@@ -21,7 +24,7 @@ say() { printf '\n== %s\n' "$*"; }
 packages_for() {
     case "$1" in
         main) echo "cmake make gcc libc6-dev pkg-config" ;;
-        test) echo "cmake make gcc libc6-dev pkg-config gdb valgrind qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross" ;;
+        test) echo "cmake make gcc libc6-dev pkg-config gdb valgrind qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross libclang1-14 clang-14 binutils unzip file" ;;
         bench) echo "cmake make gcc libc6-dev pkg-config libboost-context-dev" ;;
     esac
 }
@@ -52,6 +55,30 @@ configure_and_build() { # <build dir> <cmake args...>
     shift
     cmake -S "$root" -B "$dir" "$@" >/dev/null
     cmake --build "$dir" -j "$jobs" >/dev/null
+}
+
+ensure_dotnet() {
+    if ! command -v dotnet >/dev/null && [ -x "$HOME/.dotnet/dotnet" ]; then
+        export PATH="$HOME/.dotnet:$PATH"
+    fi
+    if ! command -v dotnet >/dev/null; then
+        echo "The .NET 10 SDK is missing (it is not a Debian package)." >&2
+        echo "Install it with Microsoft's script, then run this again:" >&2
+        echo "  curl -sSL https://dot.net/v1/dotnet-install.sh | bash -s -- --channel 10.0" >&2
+        exit 1
+    fi
+    export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+}
+
+# The Release native tree the C# projects link against (library + test fixtures).
+build_release_native() {
+    configure_and_build "$build_root/release" -DCMAKE_BUILD_TYPE=Release -DFBR_BUILD_TESTS=OFF -DFBR_BUILD_BENCH=OFF
+}
+
+# The same for linux-arm64 (packaged, and run under qemu by the C# suites).
+build_arm64_release_native() {
+    configure_and_build "$build_root/arm64-release" -DCMAKE_BUILD_TYPE=Release -DFBR_BUILD_TESTS=OFF \
+        -DFBR_BUILD_BENCH=OFF -DFBR_BUILD_DEMO=OFF -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchains/aarch64-linux-gnu.cmake"
 }
 
 # ---- tests ------------------------------------------------------------------
@@ -88,6 +115,54 @@ run_ctest() { # <suite name> <build dir> [ctest args...]
     [ "$failures" -eq 0 ] || failed_suites+=("$name")
 }
 
+# Runs a command that ends its output with "N passed, M failed" and adds
+# those counts to the totals. A command that dies before printing it counts
+# as one failure.
+run_counted() { # <suite name> <command...>
+    local name=$1
+    shift
+    say "tests: $name"
+    local log
+    log=$(mktemp)
+    local status=0
+    set +e
+    "$@" 2>&1 | tee "$log"
+    status=${PIPESTATUS[0]}
+    set -e
+    local line passed=0 failures=1
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1 || true)
+    rm -f "$log"
+    if [ -n "$line" ]; then
+        passed=${line%% passed*}
+        failures=$(echo "$line" | sed -E 's/.* ([0-9]+) failed$/\1/')
+    fi
+    if [ "$status" -ne 0 ] && [ "$failures" -eq 0 ]; then
+        failures=1
+    fi
+    echo "$name: $passed passed, $failures failed"
+    total_passed=$((total_passed + passed))
+    total_failed=$((total_failed + failures))
+    [ "$failures" -eq 0 ] || failed_suites+=("$name")
+}
+
+# The NUnit suite under the JIT, against the Release native tree.
+dotnet_unit_tests() {
+    local log
+    log=$(mktemp)
+    local status=0
+    set +e
+    dotnet test "$root/tests/FiberRuntime.Tests/FiberRuntime.Tests.csproj" -c Release \
+        -p:FiberRuntimeNativeDir="$build_root/release/native/" 2>&1 | tee "$log"
+    status=${PIPESTATUS[0]}
+    set -e
+    local succeeded failed
+    succeeded=$(grep -E '^ +succeeded: [0-9]+' "$log" | tail -n 1 | tr -dc '0-9')
+    failed=$(grep -E '^ +failed: [0-9]+' "$log" | tail -n 1 | tr -dc '0-9')
+    rm -f "$log"
+    echo "${succeeded:-0} passed, ${failed:-1} failed"
+    return "$status"
+}
+
 build_and_test_native() { # <suite name> <build dir> <cmake args...>
     local name=$1 dir=$2
     shift 2
@@ -102,12 +177,14 @@ build_and_test_native() { # <suite name> <build dir> <cmake args...>
 }
 
 run_tests() {
+    local which=${1:-all}
+    case "$which" in
+        all | native | dotnet) ;;
+        *) echo "unknown test selection '$which' (use: all, native or dotnet)" >&2; exit 2 ;;
+    esac
     ensure_packages test
-    build_and_test_native "native x86-64" "$build_root/test" -DCMAKE_BUILD_TYPE=RelWithDebInfo
-    build_and_test_native "ASan+UBSan" "$build_root/asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFBR_SANITIZE=address
-    build_and_test_native "TSan" "$build_root/tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFBR_SANITIZE=thread
-    build_and_test_native "ARM64 (qemu)" "$build_root/arm64" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-        -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchains/aarch64-linux-gnu.cmake"
+    [ "$which" = dotnet ] || run_native_suites
+    [ "$which" = native ] || run_dotnet_suites
     say "summary"
     if [ ${#failed_suites[@]} -gt 0 ]; then
         echo "failing suites: ${failed_suites[*]}"
@@ -116,12 +193,37 @@ run_tests() {
     [ "$total_failed" -eq 0 ]
 }
 
+run_native_suites() {
+    build_and_test_native "native x86-64" "$build_root/test" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+    build_and_test_native "ASan+UBSan" "$build_root/asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFBR_SANITIZE=address
+    build_and_test_native "TSan" "$build_root/tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFBR_SANITIZE=thread
+    build_and_test_native "ARM64 (qemu)" "$build_root/arm64" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchains/aarch64-linux-gnu.cmake"
+}
+
+run_dotnet_suites() {
+    ensure_dotnet
+    say "building: Release native libraries for .NET (x86-64, arm64)"
+    if build_release_native && build_arm64_release_native; then
+        run_counted "C# (NUnit, JIT)" dotnet_unit_tests
+        run_counted "C# (NUnit, ARM64 qemu)" "$root/tests/FiberRuntime.Tests/run_arm64.sh" \
+            --native-build-dir "$build_root/arm64-release"
+        run_counted "C# smoke (JIT + NativeAOT, x86-64)" "$root/tests/FiberRuntime.Smoke/run.sh" --rid linux-x64
+        run_counted "C# smoke (JIT + NativeAOT, ARM64 qemu)" "$root/tests/FiberRuntime.Smoke/run.sh" --rid linux-arm64
+        run_counted "NuGet package consumer (JIT + NativeAOT)" "$root/samples/Consumer/run.sh"
+    else
+        echo "the Release native build failed" >&2
+        total_failed=$((total_failed + 1))
+        failed_suites+=("Release native (build)")
+    fi
+}
+
 # ---- main job and benchmarks ------------------------------------------------
 
 run_main() {
     ensure_packages main
     say "building (Release)"
-    configure_and_build "$build_root/release" -DCMAKE_BUILD_TYPE=Release -DFBR_BUILD_TESTS=OFF -DFBR_BUILD_BENCH=OFF
+    build_release_native
     say "running the native tour"
     "$build_root/release/native/demo/fbr_tour" "$@"
 }
@@ -140,9 +242,9 @@ case "${1:-}" in
 esac
 case "$command" in
     run) run_main "$@" ;;
-    test) run_tests ;;
+    test) run_tests "$@" ;;
     bench) run_bench "$@" ;;
-    -h | --help | help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' ;;
+    -h | --help | help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' ;;
     *)
         echo "unknown command '$command' (use: ./build.sh [test|bench])" >&2
         exit 2
