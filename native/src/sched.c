@@ -21,9 +21,11 @@
 
 /* How long an idle worker looks for work before it sleeps: rounds of
  * (steal, global queue, pinned queue, then SPIN_PAUSES pause instructions).
- * About 50 us on current x86-64 CPUs. */
-#define SPIN_ROUNDS 64
-#define SPIN_PAUSES 40
+ * About 50 us on current x86-64 CPUs. Short slices between looks: work
+ * readied from outside (a C# thread, an async completion) is picked up
+ * within about a microsecond instead of ten. */
+#define SPIN_ROUNDS 512
+#define SPIN_PAUSES 5
 
 /* ---- small helpers --------------------------------------------------------- */
 
@@ -316,8 +318,13 @@ static struct fbr_fiber *find_runnable(struct fbr__worker *w)
             }
             __atomic_sub_fetch(&s->spinning, 1, __ATOMIC_SEQ_CST);
             if (f) {
-                /* We found work: more may be coming, let another look. */
-                wake_idle_worker(s);
+                /* More work in sight (what the steal brought beyond this
+                 * fiber, or the injection queue): let another worker look.
+                 * Waking one for a lone fiber only sends a second thread
+                 * spinning against this one and the thread that readied it
+                 * (measured: 2 preemptions per round trip on 2 CPUs). */
+                if (fbr__runq_size(&w->runq) || __atomic_load_n(&s->global_count, __ATOMIC_SEQ_CST))
+                    wake_idle_worker(s);
                 return f;
             }
         }

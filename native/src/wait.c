@@ -54,10 +54,23 @@ static void fire_timeout(fbr__timer *t)
     }
 }
 
+/* How long a blocked thread spins before it sleeps. A fiber often answers
+ * a thread within microseconds (a channel hand-off, a short join), while a
+ * futex sleep and wake-up costs tens of microseconds on a VM. */
+#define THREAD_SPIN_NS (20 * FBR_MICROSECOND)
+
 static uint32_t block_thread(fbr__wait *w, void (*release)(void *), void *arg, int64_t deadline)
 {
     if (release)
         release(arg);
+    int64_t spin_until = fbr_now() + THREAD_SPIN_NS;
+    if (spin_until > deadline)
+        spin_until = deadline;
+    for (unsigned i = 1; !__atomic_load_n(&w->thread_woken, __ATOMIC_ACQUIRE); i++) {
+        fbr__cpu_relax();
+        if (i % 64 == 0 && fbr_now() >= spin_until)
+            break;
+    }
     for (;;) {
         if (__atomic_load_n(&w->thread_woken, __ATOMIC_ACQUIRE))
             return __atomic_load_n(&w->claim, __ATOMIC_ACQUIRE);
