@@ -35,7 +35,7 @@ $Packages = @{
     main  = @('cmake', 'make', 'gcc', 'libc6-dev', 'pkg-config')
     test  = @('cmake', 'make', 'gcc', 'libc6-dev', 'pkg-config', 'gdb', 'valgrind', 'qemu-user',
         'gcc-aarch64-linux-gnu', 'libc6-dev-arm64-cross', 'libclang1-14', 'clang-14', 'binutils', 'unzip', 'file')
-    bench = @('cmake', 'make', 'gcc', 'libc6-dev', 'pkg-config', 'libboost-context-dev')
+    bench = @('cmake', 'make', 'gcc', 'g++', 'libc6-dev', 'pkg-config', 'libboost-context-dev', 'libboost-fiber-dev', 'golang-go')
 }
 
 function Install-Missing([string]$Set) {
@@ -205,6 +205,11 @@ function Invoke-Bench {
     }
     Say 'native core vs Boost.Context'
     Invoke-Checked (Join-Path $release 'native/bench/fbr_bench_core') $Rest
+    Say 'scheduler vs Go, Boost.Fiber and pthreads'
+    Invoke-Checked (Join-Path $Root 'native/bench/run_sched_bench.sh') @($release, '--runs', '3')
+    Assert-DotNet
+    Say 'C# binding vs System.Threading.Channels and Tasks'
+    Invoke-Checked 'dotnet' @('run', '-c', 'Release', '--project', (Join-Path $Root 'src/FiberRuntime.Bench'), "-p:FiberRuntimeNativeDir=$release/native/")
 }
 
 # Options for the tour may come first: ./build.ps1 --fibers 100000

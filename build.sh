@@ -25,7 +25,7 @@ packages_for() {
     case "$1" in
         main) echo "cmake make gcc libc6-dev pkg-config" ;;
         test) echo "cmake make gcc libc6-dev pkg-config gdb valgrind qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross libclang1-14 clang-14 binutils unzip file" ;;
-        bench) echo "cmake make gcc libc6-dev pkg-config libboost-context-dev" ;;
+        bench) echo "cmake make gcc g++ libc6-dev pkg-config libboost-context-dev libboost-fiber-dev golang-go" ;;
     esac
 }
 
@@ -234,6 +234,11 @@ run_bench() {
     configure_and_build "$build_root/release" -DCMAKE_BUILD_TYPE=Release -DFBR_BUILD_TESTS=OFF -DFBR_BUILD_BENCH=ON
     say "native core vs Boost.Context"
     "$build_root/release/native/bench/fbr_bench_core" "$@"
+    say "scheduler vs Go, Boost.Fiber and pthreads"
+    "$root/native/bench/run_sched_bench.sh" "$build_root/release" --runs 3
+    ensure_dotnet
+    say "C# binding vs System.Threading.Channels and Tasks"
+    dotnet run -c Release --project "$root/src/FiberRuntime.Bench" -p:FiberRuntimeNativeDir="$build_root/release/native/"
 }
 
 command=run
