@@ -59,6 +59,7 @@ struct fbr_fiber {
     size_t stack_initial;
     int start_error;      /* why the fiber could not start (no stack), or 0 */
     bool pinned;
+    bool hosted;                   /* resumed only through fbr_worker_resume */
     struct fbr__worker *home;      /* a pinned fiber's worker, fixed at its first run */
     uint32_t sched_state;          /* enum fbr__sched_state, atomic */
     struct fbr_fiber *queue_next;  /* in a global or pinned run queue */

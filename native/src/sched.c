@@ -560,15 +560,52 @@ static void *worker_main(void *arg)
     char name[16];
     snprintf(name, sizeof name, "fbr-worker-%u", w->index);
     pthread_setname_np(pthread_self(), name);
-    struct fbr_fiber *f;
-    while ((f = find_runnable(w))) {
-        run_fiber(w, f);
-        run_deferred_callbacks(w);
+    if (w->sched->worker_main) {
+        w->sched->worker_main(w->sched->worker_context, w->index);
+    } else {
+        struct fbr_fiber *f;
+        while ((f = find_runnable(w))) {
+            run_fiber(w, f);
+            run_deferred_callbacks(w);
+        }
     }
     flush_stack_cache(w);
     flush_record_cache(w);
     t->worker = NULL;
     return NULL;
+}
+
+int fbr_worker_run(fbr_fiber **hosted)
+{
+    if (hosted == NULL)
+        return fbr__fail(FBR_EINVAL, "fbr_worker_run: hosted is NULL");
+    *hosted = NULL;
+    struct fbr__worker *w = fbr__worker_self();
+    if (w == NULL || w->sched->worker_main == NULL || fbr_fiber_self() != NULL)
+        return fbr__fail(FBR_ENOTSUP, "fbr_worker_run: only a worker's worker_main may call it, outside fibers");
+    run_deferred_callbacks(w);
+    struct fbr_fiber *f;
+    while ((f = find_runnable(w))) {
+        if (f->hosted) {
+            w->handed_out = f;
+            *hosted = f;
+            return 1;
+        }
+        run_fiber(w, f);
+        run_deferred_callbacks(w);
+    }
+    return 0;
+}
+
+int fbr_worker_resume(fbr_fiber *hosted)
+{
+    struct fbr__worker *w = fbr__worker_self();
+    if (w == NULL || hosted == NULL || hosted != w->handed_out)
+        return fbr__fail(FBR_EINVAL, "fbr_worker_resume: not the hosted fiber this worker's fbr_worker_run returned");
+    w->handed_out = NULL;
+    run_fiber(w, hosted);
+    run_deferred_callbacks(w);
+    return FBR_OK;
 }
 
 /* Called on a fiber: hand control to the worker loop, which then does
@@ -665,6 +702,8 @@ int fbr_sched_create(fbr_sched **out, const fbr_sched_options *opts)
         return fbr__fail(FBR_ENOMEM, "out of memory for %u workers", workers);
     }
     s->worker_count = workers;
+    s->worker_main = opts ? opts->worker_main : NULL;
+    s->worker_context = opts ? opts->worker_context : NULL;
     for (unsigned i = 0; i < workers; i++) {
         struct fbr__worker *w = &s->workers[i];
         w->sched = s;
@@ -694,6 +733,9 @@ int fbr_spawn(fbr_sched *s, fbr_fiber **out, fbr_fiber_fn fn, void *arg, const f
         return fbr__fail(FBR_EINVAL, "fbr_spawn: not a scheduler");
     if (fn == NULL)
         return fbr__fail(FBR_EINVAL, "fbr_spawn: fn is NULL");
+    bool hosted = opts && opts->hosted;
+    if (hosted && s->worker_main == NULL)
+        return fbr__fail(FBR_EINVAL, "fbr_spawn: a hosted fiber needs a scheduler created with a worker_main");
     struct fbr__worker *w = fbr__worker_self();
     bool from_inside = w != NULL && w->sched == s;
     /* A shutting-down scheduler still lets its own fibers spawn helpers to
@@ -706,7 +748,8 @@ int fbr_spawn(fbr_sched *s, fbr_fiber **out, fbr_fiber_fn fn, void *arg, const f
     if (rc != FBR_OK)
         return rc;
     f->sched = s;
-    f->pinned = opts && opts->pinned;
+    f->pinned = hosted || (opts && opts->pinned);
+    f->hosted = hosted;
     f->join_mode = out ? FBR__JOINABLE : FBR__DETACHED;
     f->join_lock = (fbr__lock)FBR__LOCK_INIT;
     if (from_inside) {

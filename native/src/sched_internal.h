@@ -77,6 +77,9 @@ struct fbr__worker {
      * not promised). Owner only. */
     struct fbr__wait *deferred;
 
+    /* The hosted fiber fbr_worker_run handed out and fbr_worker_resume may
+     * run (owner only). */
+    struct fbr_fiber *handed_out;
     /* Set by a fiber right before it switches back to the loop. */
     enum fbr__after_switch after;
     void (*after_release)(void *);
@@ -121,6 +124,8 @@ struct fbr_sched {
     fbr__lock spare_lock;
     struct fbr_fiber *spare_records; /* linked through queue_next */
     unsigned spare_count;
+    void (*worker_main)(void *context, unsigned worker_index);
+    void *worker_context;
     bool stopping;                    /* atomic: outside spawns refused */
     bool exiting;                     /* atomic: workers leave their loops */
     bool workers_joined;

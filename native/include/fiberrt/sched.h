@@ -48,6 +48,13 @@ typedef struct fbr_sched fbr_sched;
 
 typedef struct fbr_sched_options {
     unsigned workers; /* worker threads; 0: one per online CPU; at most FBR_SCHED_MAX_WORKERS */
+    /* Optional: what each worker thread runs instead of the built-in loop, so
+     * that a host (the .NET binding) owns one fixed frame per worker from
+     * which it resumes its hosted fibers. It must call fbr_worker_run() and
+     * fbr_worker_resume() as described below, and return once
+     * fbr_worker_run() returns 0. NULL: the built-in loop. */
+    void (*worker_main)(void *context, unsigned worker_index);
+    void *worker_context;
 } fbr_sched_options;
 
 /* Starts a scheduler and its worker threads. opts may be NULL.
@@ -81,6 +88,9 @@ typedef struct fbr_spawn_options {
     size_t stack_initial; /* as in fbr_fiber_options */
     const char *name;     /* copied; NULL: none */
     int pinned;           /* nonzero: stays on the worker it first runs on */
+    int hosted;           /* nonzero: resumed only by the host's worker_main through
+                             fbr_worker_resume (implies pinned); needs a scheduler
+                             created with worker_main */
 } fbr_spawn_options;
 
 /* Starts fn(arg) as a fiber of `s`, from a fiber or any thread. With `out`
@@ -109,6 +119,28 @@ FBR_API int fbr_yield(void);
  * sleeps. */
 FBR_API int fbr_sleep_until(int64_t deadline);
 FBR_API int fbr_sleep_for(int64_t ns);
+
+/* ---- Hosted workers (for runtimes such as .NET that must resume their
+ * fibers from one fixed frame of their own) ---------------------------------
+ *
+ *     static void worker_main(void *context, unsigned index)  // on each worker thread
+ *     {
+ *         fbr_fiber *hosted;
+ *         while (fbr_worker_run(&hosted) == 1)      // runs native fibers in between
+ *             fbr_worker_resume(hosted);           // always from this same frame
+ *     }
+ */
+
+/* On a worker thread inside its worker_main: runs the worker's ordinary
+ * fibers (and completion callbacks) until the next runnable fiber is a
+ * hosted one, then returns 1 with it in *hosted, to be passed to
+ * fbr_worker_resume; returns 0 when the scheduler is exiting. FBR_ENOTSUP
+ * when the caller is not a worker with a worker_main, or is a fiber. */
+FBR_API int fbr_worker_run(fbr_fiber **hosted);
+
+/* Runs the hosted fiber that fbr_worker_run returned until it yields, parks
+ * or finishes. FBR_EINVAL for anything else. */
+FBR_API int fbr_worker_resume(fbr_fiber *hosted);
 
 /* The scheduler running the calling fiber, or NULL. */
 FBR_API fbr_sched *fbr_sched_current(void);

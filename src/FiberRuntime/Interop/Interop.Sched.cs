@@ -8,9 +8,11 @@ internal static partial class Interop
     internal const int FBR_SCHED_MAX_WORKERS = 1024;
 
     [StructLayout(LayoutKind.Sequential)]
-    internal struct fbr_sched_options
+    internal unsafe struct fbr_sched_options
     {
         public uint workers;
+        public delegate* unmanaged<nint, uint, void> worker_main; // NULL: the built-in loop
+        public nint worker_context;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -27,6 +29,7 @@ internal static partial class Interop
         public nuint stack_initial;
         public nint name; // const char *, copied by fbr_spawn
         public int pinned;
+        public int hosted;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -75,6 +78,12 @@ internal static partial class Interop
 
     [LibraryImport(Library, EntryPoint = "fbr_sleep_until")]
     internal static partial int fbr_sleep_until(long deadline);
+
+    [LibraryImport(Library, EntryPoint = "fbr_worker_run")]
+    internal static unsafe partial int fbr_worker_run(nint* hosted);
+
+    [LibraryImport(Library, EntryPoint = "fbr_worker_resume")]
+    internal static partial int fbr_worker_resume(nint hosted);
 
     [LibraryImport(Library, EntryPoint = "fbr_sched_current")]
     internal static partial nint fbr_sched_current();
