@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "error_internal.h"
+#include "sanitizer_state.h"
 #include "vmem.h"
 
 size_t fbr__page_size(void)
@@ -106,6 +107,28 @@ int fbr__vm_fail(int err, const char *what, size_t bytes)
     return fbr__fail(FBR_ESYSTEM, "%s of %zu bytes failed: %s", what, bytes, strerror(err));
 }
 
+/* Where stack reservations are asked to go: low in the address space, under
+ * every thread stack the system places near the top (below mmap_base), so
+ * fiber stacks lie below their workers' stacks. CoreCLR assumes a managed
+ * frame below the thread's stack base is on that thread's stack; a fiber
+ * stack above it crashes the runtime (facts, section 4). The kernel takes a
+ * hint only if the range is free and otherwise places the mapping as usual.
+ * Sanitizers have their own memory layouts (ThreadSanitizer dies on a
+ * mapping outside its application ranges), so they get no hint. */
+#if defined(FBR__ASAN) || defined(FBR__TSAN) || UINTPTR_MAX <= 0xFFFFFFFFu
+#define STACK_HINT_START 0
+#else
+#define STACK_HINT_START ((uintptr_t)1 << 44) /* 16 TiB */
+#endif
+static uintptr_t next_stack_hint = STACK_HINT_START; /* atomic */
+
+static void *stack_hint(size_t bytes)
+{
+    if (STACK_HINT_START == 0)
+        return NULL;
+    return (void *)__atomic_fetch_add(&next_stack_hint, bytes, __ATOMIC_RELAXED);
+}
+
 int fbr__vm_reserve(fbr_stack_mode mode, size_t bytes, void **out)
 {
     /* Guard markers need the reservation read-write; they then make the
@@ -113,7 +136,7 @@ int fbr__vm_reserve(fbr_stack_mode mode, size_t bytes, void **out)
      * the whole reservation (except under strict overcommit, where AUTO
      * picks MPROTECT instead). */
     int prot = mode == FBR_STACK_MODE_GUARD_MARKERS ? PROT_READ | PROT_WRITE : PROT_NONE;
-    void *p = mmap(NULL, bytes, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void *p = mmap(stack_hint(bytes), bytes, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED)
         return fbr__vm_fail(errno, "reserving stack address space", bytes);
     *out = p;

@@ -100,16 +100,27 @@ public sealed class Channel<T> : IDisposable where T : unmanaged
 
     /// <summary>Sends a value, blocking this thread until there is room (or a receiver, if unbuffered).</summary>
     /// <exception cref="ChannelClosedException">The channel is or becomes closed; the value was not sent.</exception>
+    [MaySuspend]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public unsafe void Send(T item)
     {
+        if (ManagedFibers.OnManagedFiber)
+        {
+            SendOnFiber(new Revisit<Channel<T>>(this), _handle.Enter(this), item, Interop.FBR_NO_DEADLINE);
+            return;
+        }
+        ManagedFibers.CheckMaySuspend();
         nint ch = _handle.Enter(this);
         try { FiberErrors.ThrowIfFailed(Interop.fbr_chan_send(ch, &item)); }
         finally { _handle.Exit(); }
     }
 
     /// <summary>Sends a value, blocking until it is sent or <paramref name="cancellationToken"/> is cancelled.</summary>
+    [MaySuspend]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Send(T item, CancellationToken cancellationToken)
     {
+        ThrowIfCancellableOnFiber(cancellationToken);
         if (!cancellationToken.CanBeCanceled)
         {
             Send(item);
@@ -139,9 +150,14 @@ public sealed class Channel<T> : IDisposable where T : unmanaged
 
     /// <summary>Sends a value, waiting at most <paramref name="timeout"/>; false if it could not be sent in time.</summary>
     /// <exception cref="ChannelClosedException">The channel is or becomes closed.</exception>
+    [MaySuspend]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public unsafe bool TrySend(T item, TimeSpan timeout)
     {
         long deadline = Runtime.DeadlineAfter(timeout, nameof(timeout));
+        if (ManagedFibers.OnManagedFiber)
+            return SendOnFiber(new Revisit<Channel<T>>(this), _handle.Enter(this), item, deadline);
+        ManagedFibers.CheckMaySuspend();
         nint ch = _handle.Enter(this);
         try
         {
@@ -185,8 +201,16 @@ public sealed class Channel<T> : IDisposable where T : unmanaged
 
     /// <summary>Receives the next value, blocking this thread until there is one.</summary>
     /// <exception cref="ChannelClosedException">The channel is closed and drained.</exception>
+    [MaySuspend]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public unsafe T Receive()
     {
+        if (ManagedFibers.OnManagedFiber)
+        {
+            int status = ReceiveOnFiber(new Revisit<Channel<T>>(this), _handle.Enter(this), Interop.FBR_NO_DEADLINE, out T value);
+            return status == Interop.FBR_OK ? value : throw FiberErrors.Create(status);
+        }
+        ManagedFibers.CheckMaySuspend();
         T item;
         int rc;
         nint ch = _handle.Enter(this);
@@ -195,9 +219,41 @@ public sealed class Channel<T> : IDisposable where T : unmanaged
         return Received(rc, item);
     }
 
+    /// <summary>
+    /// Receives the next value, blocking until there is one (true), or until the channel is closed and
+    /// drained (false): Go's <c>v, ok := &lt;-ch</c>, without an exception at the end of the stream.
+    /// </summary>
+    [MaySuspend]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public unsafe bool ReceiveOrClosed(out T item)
+    {
+        if (ManagedFibers.OnManagedFiber)
+        {
+            int status = ReceiveOnFiber(new Revisit<Channel<T>>(this), _handle.Enter(this), Interop.FBR_NO_DEADLINE, out item);
+            return status == Interop.FBR_OK || (status == Interop.FBR_ECLOSED ? false : throw FiberErrors.Create(status));
+        }
+        ManagedFibers.CheckMaySuspend();
+        T value;
+        int rc;
+        nint ch = _handle.Enter(this);
+        try { rc = Interop.fbr_chan_recv(ch, &value); }
+        finally { _handle.Exit(); }
+        item = value;
+        if (rc == Interop.FBR_ECLOSED)
+        {
+            ObservedClosed();
+            return false;
+        }
+        Received(rc, value);
+        return true;
+    }
+
     /// <summary>Receives the next value, blocking until there is one or <paramref name="cancellationToken"/> is cancelled.</summary>
+    [MaySuspend]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public T Receive(CancellationToken cancellationToken)
     {
+        ThrowIfCancellableOnFiber(cancellationToken);
         if (!cancellationToken.CanBeCanceled)
             return Receive();
         ValueTask<T> pending = ReceiveAsync(cancellationToken);
@@ -230,9 +286,17 @@ public sealed class Channel<T> : IDisposable where T : unmanaged
 
     /// <summary>Receives the next value, waiting at most <paramref name="timeout"/>; false if none came in time.</summary>
     /// <exception cref="ChannelClosedException">The channel is closed and drained.</exception>
+    [MaySuspend]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public unsafe bool TryReceive(out T item, TimeSpan timeout)
     {
         long deadline = Runtime.DeadlineAfter(timeout, nameof(timeout));
+        if (ManagedFibers.OnManagedFiber)
+        {
+            int status = ReceiveOnFiber(new Revisit<Channel<T>>(this), _handle.Enter(this), deadline, out item);
+            return status == Interop.FBR_OK || (status == Interop.FBR_ETIMEDOUT ? false : throw FiberErrors.Create(status));
+        }
+        ManagedFibers.CheckMaySuspend();
         T value;
         int rc;
         nint ch = _handle.Enter(this);
@@ -342,6 +406,50 @@ public sealed class Channel<T> : IDisposable where T : unmanaged
     }
 
     // ---- plumbing ----------------------------------------------------------------------------
+
+    /// <summary>
+    /// A send from a C# fiber: from the native call on, nothing but numbers stays in this frame (the fiber
+    /// may be suspended, invisible to the GC, in the middle); the channel comes back through its handle.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static unsafe bool SendOnFiber(Revisit<Channel<T>> self, nint ch, T item, long deadline)
+    {
+        int rc = deadline == Interop.FBR_NO_DEADLINE ? Interop.fbr_chan_send(ch, &item)
+                                                     : Interop.fbr_chan_send_until(ch, &item, deadline);
+        self.Take()._handle.Exit();
+        if (rc == Interop.FBR_ETIMEDOUT)
+            return false;
+        FiberErrors.ThrowIfFailed(rc);
+        return true;
+    }
+
+    /// <summary>A receive from a C# fiber (see <see cref="SendOnFiber"/>); the value lands on the fiber's stack.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static unsafe int ReceiveOnFiber(Revisit<Channel<T>> self, nint ch, long deadline, out T item)
+    {
+        T value;
+        int rc = deadline == Interop.FBR_NO_DEADLINE ? Interop.fbr_chan_recv(ch, &value)
+                                                     : Interop.fbr_chan_recv_until(ch, &value, deadline);
+        Channel<T> channel = self.Take();
+        channel._handle.Exit();
+        if (rc == Interop.FBR_OK)
+            channel.AfterReceive();
+        else if (rc == Interop.FBR_ECLOSED)
+            channel.ObservedClosed();
+        item = value;
+        return rc;
+    }
+
+    /// <summary>
+    /// A cancellable wait is built on an async operation and a blocked thread; on a fiber that would block
+    /// the worker. Fibers use deadlines (the TimeSpan overloads) instead.
+    /// </summary>
+    private static void ThrowIfCancellableOnFiber(CancellationToken cancellationToken)
+    {
+        ManagedFibers.CheckMaySuspend();
+        if (cancellationToken.CanBeCanceled && ManagedFibers.OnManagedFiber)
+            throw new NotSupportedException("a C# fiber cannot wait with a CancellationToken; use the TimeSpan overloads");
+    }
 
     private T Received(int rc, T item)
     {

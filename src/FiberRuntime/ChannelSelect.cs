@@ -97,13 +97,16 @@ public static class ChannelSelect
     public const int MaxCases = 64;
 
     /// <summary>Blocks until one case proceeds; returns its index.</summary>
+    [MaySuspend]
     public static int Wait(params ReadOnlySpan<SelectCase> cases) => Run(cases, Interop.FBR_NO_DEADLINE, 0, default);
 
     /// <summary>Blocks until one case proceeds (its index) or <paramref name="timeout"/> passes (-1).</summary>
+    [MaySuspend]
     public static int Wait(TimeSpan timeout, params ReadOnlySpan<SelectCase> cases)
         => Run(cases, Runtime.DeadlineAfter(timeout, nameof(timeout)), 0, default);
 
     /// <summary>Blocks until one case proceeds (its index); OperationCanceledException if cancelled first.</summary>
+    [MaySuspend]
     public static int Wait(CancellationToken cancellationToken, params ReadOnlySpan<SelectCase> cases)
         => Run(cases, Interop.FBR_NO_DEADLINE, 0, cancellationToken);
 
@@ -116,6 +119,8 @@ public static class ChannelSelect
         if (cases.Length == 0 || cases.Length > MaxCases)
             throw new ArgumentOutOfRangeException(nameof(cases), cases.Length, $"a select takes 1 to {MaxCases} cases");
         token.ThrowIfCancellationRequested();
+        if (flags == 0)
+            ManagedFibers.CheckMaySuspend();
         // Cancellation is one more case: an event channel that the token closes.
         Channel<byte>? cancelled = token.CanBeCanceled ? new Channel<byte>() : null;
         int total = cases.Length + (cancelled != null ? 1 : 0);

@@ -1,4 +1,5 @@
 using System;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Threading;
 
@@ -26,19 +27,51 @@ public sealed class Fiber
 {
     private const int Joinable = 0, Busy = 1, Released = 2;
     private readonly nint _fiber;
+    private readonly ManagedStart? _managed; // a C# body: its failure is rethrown by the join
     private int _state; // Joinable -> Busy (a join in progress) -> Released, or back to Joinable on timeout
 
-    internal Fiber(nint fiber)
+    internal Fiber(nint fiber, ManagedStart? managed = null)
     {
         _fiber = fiber;
+        _managed = managed;
         Id = Interop.fbr_fiber_id(fiber);
     }
+
+    /// <summary>
+    /// Lets the other runnable fibers of this worker run; the calling C# fiber continues afterwards.
+    /// InvalidOperationException outside a C# fiber body.
+    /// </summary>
+    [MaySuspend]
+    public static void Yield()
+    {
+        if (!ManagedFibers.OnManagedFiber)
+            throw new InvalidOperationException("Fiber.Yield must be called from a C# fiber body (FiberScheduler.Spawn with a FiberBody)");
+        FiberErrors.ThrowIfFailed(Interop.fbr_yield());
+    }
+
+    /// <summary>Parks the calling C# fiber for <paramref name="duration"/> (its worker runs others); a thread sleeps.</summary>
+    [MaySuspend]
+    public static void Sleep(TimeSpan duration)
+    {
+        long deadline = Runtime.DeadlineAfter(duration, nameof(duration));
+        ManagedFibers.CheckMaySuspend();
+        FiberErrors.ThrowIfFailed(Interop.fbr_sleep_until(deadline));
+    }
+
+    /// <summary>Whether the caller is running as a C# fiber body.</summary>
+    public static bool IsOnFiber => ManagedFibers.OnManagedFiber;
+
+    /// <summary>The index of the scheduler worker running the caller, or -1 on a plain thread.</summary>
+    public static int CurrentWorker => Interop.fbr_worker_current();
+
+    /// <summary>The id of the fiber running the caller, or 0 on a plain thread.</summary>
+    public static ulong CurrentId => Interop.fbr_fiber_id(Interop.fbr_fiber_self());
 
     /// <summary>Destructor: detaches a fiber nobody joined, so its record is freed when it returns.</summary>
     ~Fiber()
     {
-        if (_state == Joinable)
-            _ = Interop.fbr_detach(_fiber); // nothing to report to from a finalizer
+        if (_state == Joinable && Interop.fbr_detach(_fiber) == Interop.FBR_OK)
+            _managed?.Detach(); // a failure of a body nobody joins is lost, as with an unobserved Task
     }
 
     /// <summary>The fiber's id, unique in the process.</summary>
@@ -61,22 +94,44 @@ public sealed class Fiber
         }
     }
 
-    /// <summary>Waits for the fiber to return (blocking this thread) and gives its result.</summary>
+    /// <summary>
+    /// Waits for the fiber to return and gives its result (0 for a C# body). A thread blocks; a C# fiber
+    /// parks. An exception that escaped a C# body is rethrown here with its original stack trace.
+    /// </summary>
+    [MaySuspend]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public unsafe nint Join()
     {
+        if (ManagedFibers.OnManagedFiber)
+        {
+            Begin();
+            // `this` must not be touched after the join: the fiber may have been suspended in it.
+            _ = JoinOnFiber(new Revisit<Fiber>(this), _fiber, Interop.FBR_NO_DEADLINE, out nint joined);
+            return joined;
+        }
+        ManagedFibers.CheckMaySuspend();
         Begin();
         nint result;
         int rc = Interop.fbr_join(_fiber, &result);
         End(rc);
+        AfterJoin();
         return result;
     }
 
     /// <summary>
     /// Waits up to <paramref name="timeout"/>; false if the fiber is still running then (it stays joinable).
     /// </summary>
+    [MaySuspend]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public unsafe bool TryJoin(TimeSpan timeout, out nint result)
     {
         long deadline = Runtime.DeadlineAfter(timeout, nameof(timeout));
+        if (ManagedFibers.OnManagedFiber)
+        {
+            Begin();
+            return JoinOnFiber(new Revisit<Fiber>(this), _fiber, deadline, out result);
+        }
+        ManagedFibers.CheckMaySuspend();
         Begin();
         nint value;
         int rc = Interop.fbr_join_until(_fiber, &value, deadline);
@@ -87,6 +142,26 @@ public sealed class Fiber
             return false;
         }
         End(rc);
+        AfterJoin();
+        result = value;
+        return true;
+    }
+
+    /// <summary>A join from a C# fiber: nothing managed stays in this frame across the native call.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static unsafe bool JoinOnFiber(Revisit<Fiber> self, nint fiber, long deadline, out nint result)
+    {
+        nint value;
+        int rc = Interop.fbr_join_until(fiber, &value, deadline);
+        Fiber joined = self.Take();
+        result = 0;
+        if (rc == Interop.FBR_ETIMEDOUT)
+        {
+            Volatile.Write(ref joined._state, Joinable);
+            return false;
+        }
+        joined.End(rc);
+        joined.AfterJoin();
         result = value;
         return true;
     }
@@ -96,6 +171,7 @@ public sealed class Fiber
     {
         Begin();
         End(Interop.fbr_detach(_fiber));
+        _managed?.Detach();
     }
 
     private void Begin()
@@ -118,6 +194,15 @@ public sealed class Fiber
 #pragma warning disable CA1816 // joined or detached: the finalizer has nothing left to do
         GC.SuppressFinalize(this);
 #pragma warning restore CA1816
+    }
+
+    /// <summary>After a successful join: a C# body's handles go, and what it threw comes back.</summary>
+    private void AfterJoin()
+    {
+        if (_managed == null)
+            return;
+        _managed.Release();
+        _managed.Failure?.Throw();
     }
 
     /// <inheritdoc/>

@@ -36,4 +36,12 @@ public sealed record FiberSchedulerOptions
 
     /// <summary>How long <see cref="FiberScheduler.Dispose"/> waits for running fibers before it reports them (default 30 s).</summary>
     public TimeSpan DisposeTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Verification mode: after every suspension of a C# fiber, force a full compacting GC while the fiber is
+    /// suspended (so invisible to it). A body that keeps a managed reference across a suspension then fails
+    /// on its next use, deterministically, instead of corrupting the heap once in a while. Slow: for tests.
+    /// Also on when the environment variable FIBERRT_VERIFY is 1. Run your fiber tests in this mode.
+    /// </summary>
+    public bool VerifySuspensions { get; init; } = Environment.GetEnvironmentVariable("FIBERRT_VERIFY") == "1";
 }

@@ -42,7 +42,14 @@ public sealed class FiberScheduler : IDisposable
             throw new ArgumentOutOfRangeException(nameof(options), options.DisposeTimeout, "DisposeTimeout must be non-negative or infinite");
         _disposeTimeout = options.DisposeTimeout;
         Runtime.Initialize();
-        var native = new Interop.fbr_sched_options { workers = (uint)options.Workers };
+        var native = new Interop.fbr_sched_options
+        {
+            workers = (uint)options.Workers,
+            // Every worker runs its loop through C#, so that C# fibers can be resumed from one fixed frame.
+            worker_main = ManagedFibers.WorkerMainPointer,
+            worker_context = options.VerifySuspensions ? ManagedFibers.VerifyFlag : 0,
+        };
+        VerifySuspensions = options.VerifySuspensions;
         nint scheduler;
         FiberErrors.ThrowIfFailed(Interop.fbr_sched_create(&scheduler, &native));
         _handle = new NativeHandle(scheduler, Interop.fbr_sched_destroy);
@@ -51,6 +58,35 @@ public sealed class FiberScheduler : IDisposable
 
     /// <summary>Number of worker threads.</summary>
     public int WorkerCount { get; }
+
+    /// <summary>Whether C# fiber suspensions are verified with a compacting GC (see <see cref="FiberSchedulerOptions.VerifySuspensions"/>).</summary>
+    public bool VerifySuspensions { get; }
+
+    /// <summary>
+    /// Starts <paramref name="body"/> as a C# fiber on this scheduler, with <paramref name="state"/> kept
+    /// where the GC neither moves nor loses it for the fiber's whole life (see <see cref="FiberBody{TState}"/>
+    /// for the rules). The fiber stays on the worker it starts on. Join it to learn that it finished and to
+    /// get back what it threw.
+    /// </summary>
+    public unsafe Fiber Spawn<TState>(FiberBody<TState> body, TState state, FiberOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        ManagedFibers.CheckBodyIsOptimised(body);
+        StateCell<TState>[] cell = GC.AllocateArray<StateCell<TState>>(1, pinned: true);
+        cell[0].Body = body;
+        cell[0].State = state;
+        var start = new ManagedStart(cell, &ManagedFibers.Run<TState>, body.Target);
+        try
+        {
+            nint fiber = SpawnCore(ManagedFibers.EntryPointer, start.Handle, options, joinable: true, hosted: true);
+            return new Fiber(fiber, start);
+        }
+        catch
+        {
+            start.Release();
+            throw;
+        }
+    }
 
     /// <summary>The native <c>fbr_sched *</c>, for passing to native code; valid until disposal.</summary>
     public nint NativeHandle => _handle.IsClosed ? throw new ObjectDisposedException(nameof(FiberScheduler)) : _handle.DangerousGetHandle();
@@ -61,15 +97,16 @@ public sealed class FiberScheduler : IDisposable
     /// </summary>
     public unsafe Fiber Spawn(delegate* unmanaged<nint, nint> entry, nint argument = 0, FiberOptions? options = null)
     {
-        nint fiber = SpawnCore(entry, argument, options, joinable: true);
+        nint fiber = SpawnCore(entry, argument, options, joinable: true, hosted: false);
         return new Fiber(fiber);
     }
 
     /// <summary>Starts a fiber that frees itself when it returns (no join).</summary>
     public unsafe void SpawnDetached(delegate* unmanaged<nint, nint> entry, nint argument = 0, FiberOptions? options = null)
-        => SpawnCore(entry, argument, options, joinable: false);
+        => SpawnCore(entry, argument, options, joinable: false, hosted: false);
 
-    private unsafe nint SpawnCore(delegate* unmanaged<nint, nint> entry, nint argument, FiberOptions? options, bool joinable)
+    private unsafe nint SpawnCore(delegate* unmanaged<nint, nint> entry, nint argument, FiberOptions? options, bool joinable,
+                                  bool hosted)
     {
         if (entry == null)
             throw new ArgumentNullException(nameof(entry));
@@ -80,6 +117,7 @@ public sealed class FiberScheduler : IDisposable
             stack_max = (nuint)(options?.StackSize ?? 0),
             stack_initial = (nuint)(options?.InitialStackSize ?? 0),
             pinned = options?.Pinned == true ? 1 : 0,
+            hosted = hosted ? 1 : 0,
         };
         // fbr_spawn copies the name, so a stack buffer suffices.
         Span<byte> name = stackalloc byte[Interop.FBR_FIBER_NAME_MAX];

@@ -1,4 +1,5 @@
 using System;
+using System.Runtime.CompilerServices;
 using System.Threading;
 
 namespace FiberRuntime;
@@ -59,17 +60,30 @@ public sealed class WaitGroup : IDisposable
     }
 
     /// <summary>Blocks until the count is zero.</summary>
+    [MaySuspend]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Wait()
     {
+        if (ManagedFibers.OnManagedFiber)
+        {
+            WaitOnFiber(new Revisit<WaitGroup>(this), _handle.Enter(this), Interop.FBR_NO_DEADLINE);
+            return;
+        }
+        ManagedFibers.CheckMaySuspend();
         nint wg = _handle.Enter(this);
         try { FiberErrors.ThrowIfFailed(Interop.fbr_waitgroup_wait(wg)); }
         finally { _handle.Exit(); }
     }
 
     /// <summary>Blocks until the count is zero or <paramref name="timeout"/> passes; false on timeout.</summary>
+    [MaySuspend]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public bool Wait(TimeSpan timeout)
     {
         long deadline = Runtime.DeadlineAfter(timeout, nameof(timeout));
+        if (ManagedFibers.OnManagedFiber)
+            return WaitOnFiber(new Revisit<WaitGroup>(this), _handle.Enter(this), deadline);
+        ManagedFibers.CheckMaySuspend();
         nint wg = _handle.Enter(this);
         try
         {
@@ -80,6 +94,18 @@ public sealed class WaitGroup : IDisposable
             return true;
         }
         finally { _handle.Exit(); }
+    }
+
+    /// <summary>A wait from a C# fiber: nothing managed stays in this frame across the native call.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static bool WaitOnFiber(Revisit<WaitGroup> self, nint wg, long deadline)
+    {
+        int rc = Interop.fbr_waitgroup_wait_until(wg, deadline);
+        self.Take()._handle.Exit();
+        if (rc == Interop.FBR_ETIMEDOUT)
+            return false;
+        FiberErrors.ThrowIfFailed(rc);
+        return true;
     }
 
     private static void Check(int rc)

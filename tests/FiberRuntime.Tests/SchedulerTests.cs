@@ -83,7 +83,8 @@ public unsafe class SchedulerTests
     public void Bad_arguments_are_rejected_before_reaching_native_code()
     {
         using var scheduler = new FiberScheduler(new FiberSchedulerOptions { Workers = 1 });
-        Assert.Throws<ArgumentNullException>(() => scheduler.Spawn(null, 0));
+        Assert.Throws<ArgumentNullException>(() => scheduler.Spawn((delegate* unmanaged<nint, nint>)null, 0));
+        Assert.Throws<ArgumentNullException>(() => scheduler.Spawn<object>(null!, new object()));
         Assert.Throws<ArgumentOutOfRangeException>(() => scheduler.Spawn(NativeFibers.AddOne, 0, new FiberOptions { StackSize = 1024 }));
         Assert.Throws<ArgumentOutOfRangeException>(() => scheduler.Spawn(NativeFibers.AddOne, 0, new FiberOptions { StackSize = 1L << 40 }));
         Assert.Throws<ArgumentOutOfRangeException>(() => _ = new FiberScheduler(new FiberSchedulerOptions { Workers = 5000 }));
