@@ -1,11 +1,12 @@
 #!/usr/bin/env pwsh
 # FiberRuntime build driver for PowerShell: the same steps as build.sh.
 #
-#   ./build.ps1          install what is missing, build, run the tour (the main job)
+#   ./build.ps1 [args]   install what is missing, build the `fibers` tool (NativeAOT) and run
+#                        its tour (the main job); `./build.ps1 run stress|bench|--help` runs others
 #   ./build.ps1 test     install what is missing, build and run every test suite:
 #                        native (x86-64), ASan+UBSan, TSan, ARM64 under qemu, then
 #                        the C# suites: NUnit (JIT, and ARM64 under qemu), the
-#                        NativeAOT smoke app (x86-64 and ARM64) and the NuGet consumer
+#                        NativeAOT smoke app (x86-64 and ARM64), the NuGet consumer, the tool
 #   ./build.ps1 test native | dotnet    only the native or only the C# suites
 #   ./build.ps1 bench    build and run the benchmarks (figures, not tests)
 #
@@ -34,7 +35,7 @@ function Invoke-Checked([string]$Exe, [string[]]$Arguments) {
 $Packages = @{
     main  = @('cmake', 'make', 'gcc', 'libc6-dev', 'pkg-config')
     test  = @('cmake', 'make', 'gcc', 'libc6-dev', 'pkg-config', 'gdb', 'valgrind', 'qemu-user',
-        'gcc-aarch64-linux-gnu', 'libc6-dev-arm64-cross', 'libclang1-14', 'clang-14', 'binutils', 'unzip', 'file')
+        'gcc-aarch64-linux-gnu', 'libc6-dev-arm64-cross', 'libclang1-14', 'clang-14', 'binutils', 'unzip', 'file', 'jq')
     bench = @('cmake', 'make', 'gcc', 'g++', 'libc6-dev', 'pkg-config', 'libboost-context-dev', 'libboost-fiber-dev', 'golang-go')
 }
 
@@ -170,6 +171,7 @@ function Invoke-DotNetSuites {
     Invoke-Counted 'C# smoke (JIT + NativeAOT, x86-64)' { & (Join-Path $Root 'tests/FiberRuntime.Smoke/run.sh') --rid linux-x64 }
     Invoke-Counted 'C# smoke (JIT + NativeAOT, ARM64 qemu)' { & (Join-Path $Root 'tests/FiberRuntime.Smoke/run.sh') --rid linux-arm64 }
     Invoke-Counted 'NuGet package consumer (JIT + NativeAOT)' { & (Join-Path $Root 'samples/Consumer/run.sh') }
+    Invoke-Counted 'fibers tool (NativeAOT: tour, stress, bench)' { & (Join-Path $Root 'src/FiberRuntime.Cli/check.sh') }
 }
 
 function Invoke-Tests([string]$Which = 'all') {
@@ -192,8 +194,13 @@ function Invoke-Main {
     if (-not (Build-Tree $release @('-DCMAKE_BUILD_TYPE=Release', '-DFBR_BUILD_TESTS=OFF', '-DFBR_BUILD_BENCH=OFF'))) {
         throw 'the build failed'
     }
-    Say 'running the native tour'
-    Invoke-Checked (Join-Path $release 'native/demo/fbr_tour') $Rest
+    Assert-DotNet
+    Say 'building the fibers tool (NativeAOT)'
+    $out = Join-Path $Root 'artifacts/fibers'
+    & dotnet publish (Join-Path $Root 'src/FiberRuntime.Cli') -c Release -r linux-x64 "-p:FibersNativeBuildDir=$release/" -o $out | Out-Null
+    if ($LASTEXITCODE -ne 0) { throw 'building the fibers tool failed' }
+    Say "fibers $($Rest -join ' ')"
+    Invoke-Checked (Join-Path $out 'fibers') $Rest
 }
 
 function Invoke-Bench {
@@ -222,6 +229,6 @@ switch ($Command) {
     'run' { Invoke-Main }
     'test' { if ($Rest.Count -gt 0) { Invoke-Tests $Rest[0] } else { Invoke-Tests } }
     'bench' { Invoke-Bench }
-    { $_ -in 'help', '-h', '--help' } { Get-Content $PSCommandPath | Select-Object -Skip 1 -First 13 | ForEach-Object { $_ -replace '^# ?', '' } }
-    default { Write-Error "unknown command '$Command' (use: ./build.ps1 [test|bench])"; exit 2 }
+    { $_ -in 'help', '-h', '--help' } { Get-Content $PSCommandPath | Select-Object -Skip 1 -First 14 | ForEach-Object { $_ -replace '^# ?', '' } }
+    default { $Rest = @($Command) + $Rest; Invoke-Main } # a fibers command: stress, --fibers N ...
 }

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # FiberRuntime build driver. build.ps1 does the same steps under PowerShell.
 #
-#   ./build.sh          install what is missing, build, run the tour (the main job)
+#   ./build.sh [args]   install what is missing, build the `fibers` tool (NativeAOT) and run
+#                       its tour (the main job); `./build.sh run stress|bench|--help` runs others
 #   ./build.sh test     install what is missing, build and run every test suite:
 #                       native (x86-64), ASan+UBSan, TSan, ARM64 under qemu, then
 #                       the C# suites: NUnit (JIT, and ARM64 under qemu), the
-#                       NativeAOT smoke app (x86-64 and ARM64) and the NuGet consumer
+#                       NativeAOT smoke app (x86-64 and ARM64), the NuGet consumer, the tool
 #   ./build.sh test native | dotnet    only the native or only the C# suites
 #   ./build.sh bench    build and run the benchmarks (figures, not tests)
 #
@@ -24,7 +25,7 @@ say() { printf '\n== %s\n' "$*"; }
 packages_for() {
     case "$1" in
         main) echo "cmake make gcc libc6-dev pkg-config" ;;
-        test) echo "cmake make gcc libc6-dev pkg-config gdb valgrind qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross libclang1-14 clang-14 binutils unzip file" ;;
+        test) echo "cmake make gcc libc6-dev pkg-config gdb valgrind qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross libclang1-14 clang-14 binutils unzip file jq" ;;
         bench) echo "cmake make gcc g++ libc6-dev pkg-config libboost-context-dev libboost-fiber-dev golang-go" ;;
     esac
 }
@@ -211,6 +212,7 @@ run_dotnet_suites() {
         run_counted "C# smoke (JIT + NativeAOT, x86-64)" "$root/tests/FiberRuntime.Smoke/run.sh" --rid linux-x64
         run_counted "C# smoke (JIT + NativeAOT, ARM64 qemu)" "$root/tests/FiberRuntime.Smoke/run.sh" --rid linux-arm64
         run_counted "NuGet package consumer (JIT + NativeAOT)" "$root/samples/Consumer/run.sh"
+        run_counted "fibers tool (NativeAOT: tour, stress, bench)" "$root/src/FiberRuntime.Cli/check.sh"
     else
         echo "the Release native build failed" >&2
         total_failed=$((total_failed + 1))
@@ -222,10 +224,14 @@ run_dotnet_suites() {
 
 run_main() {
     ensure_packages main
+    ensure_dotnet
     say "building (Release)"
     build_release_native
-    say "running the native tour"
-    "$build_root/release/native/demo/fbr_tour" "$@"
+    say "building the fibers tool (NativeAOT)"
+    dotnet publish "$root/src/FiberRuntime.Cli" -c Release -r linux-x64 -p:FibersNativeBuildDir="$build_root/release/" \
+        -o "$root/artifacts/fibers" >/dev/null
+    say "fibers $*"
+    "$root/artifacts/fibers/fibers" "$@"
 }
 
 run_bench() {

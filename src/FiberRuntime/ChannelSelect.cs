@@ -119,6 +119,10 @@ public static class ChannelSelect
         if (cases.Length == 0 || cases.Length > MaxCases)
             throw new ArgumentOutOfRangeException(nameof(cases), cases.Length, $"a select takes 1 to {MaxCases} cases");
         token.ThrowIfCancellationRequested();
+        // The cases, their buffer and the cancellation live in this frame across the wait: safe on a thread,
+        // not on a C# fiber whose frames the GC cannot see while it waits.
+        if (ManagedFibers.OnManagedFiber && flags == 0)
+            throw new NotSupportedException("ChannelSelect.Wait is not available on C# fibers yet; use TryNow, or Receive/Send with deadlines");
         if (flags == 0)
             ManagedFibers.CheckMaySuspend();
         // Cancellation is one more case: an event channel that the token closes.
