@@ -45,6 +45,7 @@ public static class Program
             PingPongBenchmarks.Run(context);
             SpawnBenchmarks.Run(context);
             InteropBenchmarks.Run(context);
+            ManagedFiberBenchmarks.Run(context);
         }
         catch (Exception e)
         {

@@ -22,6 +22,7 @@ internal static unsafe partial class NativeBodies
         public delegate* unmanaged<nint, nint> WaitGroupDone;
         public delegate* unmanaged<nint, nint> DeepRecursion;
         public delegate* unmanaged<nint, nint> AnnounceThenWaitForClose;
+        public delegate* unmanaged<nint, nint> YieldN; // unused here, but fbrtest_entries fills the whole table
     }
 
     private static readonly EntryTable s_entries = LoadEntries();

@@ -17,6 +17,7 @@ internal static unsafe partial class NativeFibers
         public delegate* unmanaged<nint, nint> WaitGroupDone;
         public delegate* unmanaged<nint, nint> DeepRecursion;
         public delegate* unmanaged<nint, nint> AnnounceThenWaitForClose;
+        public delegate* unmanaged<nint, nint> YieldN;
     }
 
     /// <summary>What echo/produce/consume read (mirrors fbrtest_pipe); keep it in native memory while fibers use it.</summary>
@@ -63,6 +64,8 @@ internal static unsafe partial class NativeFibers
     public static delegate* unmanaged<nint, nint> DeepRecursion => s_entries.DeepRecursion;
     /// <summary>Pipe*: sends 1 on Out once running, then waits until In closes; returns 7.</summary>
     public static delegate* unmanaged<nint, nint> AnnounceThenWaitForClose => s_entries.AnnounceThenWaitForClose;
+    /// <summary>Yields arg times; returns arg.</summary>
+    public static delegate* unmanaged<nint, nint> YieldN => s_entries.YieldN;
 
     /// <summary>Spawns fibers that block until <paramref name="gate"/> closes, and returns once every one of them runs.</summary>
     internal static System.Collections.Generic.List<Fiber> SpawnBlocked(FiberScheduler scheduler, Channel<byte> gate,

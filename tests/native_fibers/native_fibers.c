@@ -97,6 +97,14 @@ static void *announce_then_wait_for_close(void *arg)
     return wait_for_close(p->in);
 }
 
+/* Yields arg times; returns arg (for measuring a native yield). */
+static void *yield_n(void *arg)
+{
+    for (intptr_t i = 0; i < (intptr_t)arg; i++)
+        fbr_yield();
+    return arg;
+}
+
 /* Marks a wait group done. */
 static void *waitgroup_done(void *arg)
 {
@@ -133,6 +141,7 @@ typedef struct fbrtest_entry_table {
     void *(*waitgroup_done)(void *);
     void *(*deep_recursion)(void *);
     void *(*announce_then_wait_for_close)(void *);
+    void *(*yield_n)(void *);
 } fbrtest_entry_table;
 
 FBRTEST_API void fbrtest_entries(fbrtest_entry_table *out)
@@ -146,6 +155,7 @@ FBRTEST_API void fbrtest_entries(fbrtest_entry_table *out)
     out->waitgroup_done = waitgroup_done;
     out->deep_recursion = deep_recursion;
     out->announce_then_wait_for_close = announce_then_wait_for_close;
+    out->yield_n = yield_n;
 }
 
 /* The checksum deep_recursion(depth) returns, computed here without fibers. */
