@@ -27,6 +27,7 @@ internal static class Program
         var scheduler = new FiberScheduler(new FiberSchedulerOptions { Workers = 2, DisposeTimeout = TimeSpan.FromSeconds(10) });
         Console.WriteLine($"stack mode {Runtime.ActiveStackMode}, {scheduler.WorkerCount} workers");
         InProcessChecks.RunAll(report, scheduler);
+        ManagedFiberChecks.RunAll(report);
         report.Run("scheduler-dispose", scheduler.Dispose);
         ChildChecks.RunAll(report, jit);
 
