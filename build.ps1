@@ -167,6 +167,16 @@ function Invoke-DotNetSuites {
         "$ok passed, $bad failed"
         $global:LASTEXITCODE = $code
     }
+    $analyzers = Join-Path $Root 'tests/FiberRuntime.Analyzers.Tests/FiberRuntime.Analyzers.Tests.csproj'
+    Invoke-Counted 'C# analyzers (NUnit)' {
+        $out = @(& dotnet test $analyzers -c Release 2>&1 | ForEach-Object { $l = "$_"; Write-Host $l; $l })
+        $code = $LASTEXITCODE
+        $ok = ($out | Where-Object { $_ -match '^ +succeeded: (\d+)' } | Select-Object -Last 1) -replace '\D', ''
+        $bad = ($out | Where-Object { $_ -match '^ +failed: (\d+)' } | Select-Object -Last 1) -replace '\D', ''
+        if (-not $ok) { $ok = 0 }; if (-not $bad) { $bad = 1 }
+        "$ok passed, $bad failed"
+        $global:LASTEXITCODE = $code
+    }
     Invoke-Counted 'C# (NUnit, ARM64 qemu)' { & (Join-Path $Root 'tests/FiberRuntime.Tests/run_arm64.sh') --native-build-dir $arm64 }
     Invoke-Counted 'C# smoke (JIT + NativeAOT, x86-64)' { & (Join-Path $Root 'tests/FiberRuntime.Smoke/run.sh') --rid linux-x64 }
     Invoke-Counted 'C# smoke (JIT + NativeAOT, ARM64 qemu)' { & (Join-Path $Root 'tests/FiberRuntime.Smoke/run.sh') --rid linux-arm64 }

@@ -164,6 +164,23 @@ dotnet_unit_tests() {
     return "$status"
 }
 
+# The analyzers' NUnit suite (no native code involved).
+dotnet_analyzer_tests() {
+    local log
+    log=$(mktemp)
+    local status=0
+    set +e
+    dotnet test "$root/tests/FiberRuntime.Analyzers.Tests/FiberRuntime.Analyzers.Tests.csproj" -c Release 2>&1 | tee "$log"
+    status=${PIPESTATUS[0]}
+    set -e
+    local succeeded failed
+    succeeded=$(grep -E '^ +succeeded: [0-9]+' "$log" | tail -n 1 | tr -dc '0-9')
+    failed=$(grep -E '^ +failed: [0-9]+' "$log" | tail -n 1 | tr -dc '0-9')
+    rm -f "$log"
+    echo "${succeeded:-0} passed, ${failed:-1} failed"
+    return "$status"
+}
+
 build_and_test_native() { # <suite name> <build dir> <cmake args...>
     local name=$1 dir=$2
     shift 2
@@ -207,6 +224,7 @@ run_dotnet_suites() {
     say "building: Release native libraries for .NET (x86-64, arm64)"
     if build_release_native && build_arm64_release_native; then
         run_counted "C# (NUnit, JIT)" dotnet_unit_tests
+        run_counted "C# analyzers (NUnit)" dotnet_analyzer_tests
         run_counted "C# (NUnit, ARM64 qemu)" "$root/tests/FiberRuntime.Tests/run_arm64.sh" \
             --native-build-dir "$build_root/arm64-release"
         run_counted "C# smoke (JIT + NativeAOT, x86-64)" "$root/tests/FiberRuntime.Smoke/run.sh" --rid linux-x64
