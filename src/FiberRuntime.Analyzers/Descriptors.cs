@@ -44,4 +44,10 @@ internal static class Descriptors
         "Managed value held across a suspension inside an expression",
         "{0} is evaluated before the suspension at '{1}' and used after it, so a managed reference stays in a hidden temporary of the suspended fiber's frame, where the GC cannot see it. {2}.",
         "In 'state.Items.Add(ch.Receive())' or 'state.Total = ch.Receive()', the object whose member is used is loaded before the call suspends and used after it resumes: a managed reference held in a hidden temporary of the suspended frame. The same holds for the enumerator of a foreach loop whose body suspends.");
+
+    public static readonly DiagnosticDescriptor UnoptimisedFiberCode = Rule(
+        "FBR1006",
+        "Fiber code not marked AggressiveOptimization",
+        "Mark {0} [MethodImpl(MethodImplOptions.AggressiveOptimization)]: it runs on a fiber, and under the JIT its unoptimised (tier-0) code reports every reference local and temporary as live for the whole method, so a dead reference from before a suspension is handed to the GC after it.",
+        "Under the JIT a method first runs as unoptimised tier-0 code, whose GC information reports every reference local and temporary as live for the whole method. A reference that was only used before a suspension is then still reported after the fiber resumes, pointing where its object used to be. Fiber bodies, and the methods, local functions and lambdas that can suspend and are reached from one, must be compiled optimised from the start: [MethodImpl(MethodImplOptions.AggressiveOptimization)]. The runtime refuses an unmarked fiber body at spawn under the JIT, but cannot check the helpers it calls.");
 }

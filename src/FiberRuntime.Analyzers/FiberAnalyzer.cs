@@ -15,7 +15,8 @@ namespace FiberRuntime.Analyzers;
 /// Checks C# code that runs on FiberRuntime fibers. A suspended fiber's frames are invisible to the GC, so
 /// nothing managed may be live in them across a suspension point (FBR1001, FBR1005); suspending inside
 /// catch/finally/lock is unsafe (FBR1002); suspending closures keep their closure object only in fiber frames
-/// (FBR1003); await does not belong on a fiber (FBR1004).
+/// (FBR1003); await does not belong on a fiber (FBR1004); fiber code must be compiled optimised under the JIT,
+/// or its tier-0 code reports dead references to the GC (FBR1006).
 /// </summary>
 /// <remarks>
 /// Which methods can suspend is computed over the whole compilation (a method that calls a may-suspend method
@@ -37,7 +38,8 @@ public sealed class FiberAnalyzer : DiagnosticAnalyzer
         Descriptors.SuspensionInProtectedRegion,
         Descriptors.CapturingSuspendingFunction,
         Descriptors.AwaitOnFiber,
-        Descriptors.ManagedTemporaryAcrossSuspension);
+        Descriptors.ManagedTemporaryAcrossSuspension,
+        Descriptors.UnoptimisedFiberCode);
 
     /// <inheritdoc />
     public override void Initialize(AnalysisContext context)
@@ -170,7 +172,8 @@ public sealed class FiberAnalyzer : DiagnosticAnalyzer
                         continue;
                     }
 
-                    if (HasAttribute(f.Symbol, _maySuspendAttribute) || f.Invocations().Any(i => IsSuspension(i, maySuspend)))
+                    f.IsDeclaredSuspension = HasAttribute(f.Symbol, _maySuspendAttribute);
+                    if (f.IsDeclaredSuspension || f.Invocations().Any(i => IsSuspension(i, maySuspend)))
                     {
                         f.CanSuspend = true;
                         changed = true;
@@ -182,13 +185,104 @@ public sealed class FiberAnalyzer : DiagnosticAnalyzer
                 }
             }
 
-            // 4. The rules, in every fiber body and every function that can suspend.
+            // 4. Which functions run on a fiber: the fiber bodies, the functions nested in one that runs on a
+            //    fiber (lambdas and local functions written there), and the source functions that can suspend
+            //    and are called (or converted to a delegate) from one, to a fixed point. Code that suspends
+            //    only on a plain thread (a blocking channel call in a test lambda) is not fiber code.
+            MarkReachable(functions);
+
+            // 5. The rules, in every fiber body and every function reachable from one that can suspend.
             foreach (var f in functions)
             {
                 context.CancellationToken.ThrowIfCancellationRequested();
-                if (f.IsFiberBody || f.CanSuspend)
+                if (f.IsReachable && (f.IsFiberBody || f.CanSuspend))
                 {
                     new FunctionChecker(this, f, maySuspend, context).Run();
+                }
+            }
+        }
+
+        private static void MarkReachable(List<FunctionInfo> functions)
+        {
+            var byMethod = new Dictionary<IMethodSymbol, List<FunctionInfo>>(SymbolEqualityComparer.Default);
+            var nested = new Dictionary<FunctionInfo, List<FunctionInfo>>();
+            foreach (var f in functions)
+            {
+                if (f.Symbol.MethodKind != MethodKind.AnonymousFunction)
+                {
+                    var key = f.Symbol.OriginalDefinition;
+                    if (!byMethod.TryGetValue(key, out var list))
+                    {
+                        byMethod[key] = list = new List<FunctionInfo>();
+                    }
+
+                    list.Add(f);
+                }
+
+                if (f.Parent is { } parent)
+                {
+                    if (!nested.TryGetValue(parent, out var children))
+                    {
+                        nested[parent] = children = new List<FunctionInfo>();
+                    }
+
+                    children.Add(f);
+                }
+            }
+
+            var queue = new Queue<FunctionInfo>();
+            void Reach(FunctionInfo g)
+            {
+                if (!g.IsReachable)
+                {
+                    g.IsReachable = true;
+                    queue.Enqueue(g);
+                }
+            }
+
+            foreach (var f in functions)
+            {
+                if (f.IsFiberBody)
+                {
+                    Reach(f);
+                }
+            }
+
+            while (queue.Count > 0)
+            {
+                var f = queue.Dequeue();
+                if (nested.TryGetValue(f, out var children))
+                {
+                    children.ForEach(Reach);
+                }
+
+                foreach (var op in f.Operations())
+                {
+                    var target = op switch
+                    {
+                        IInvocationOperation invocation => invocation.TargetMethod,
+                        IObjectCreationOperation creation => creation.Constructor,
+                        IMethodReferenceOperation reference => reference.Method,
+                        _ => null,
+                    };
+                    if (target is null)
+                    {
+                        continue;
+                    }
+
+                    foreach (var method in new[] { target, target.ReducedFrom })
+                    {
+                        if (method is not null && byMethod.TryGetValue(method.OriginalDefinition, out var callees))
+                        {
+                            foreach (var callee in callees)
+                            {
+                                if (callee.CanSuspend)
+                                {
+                                    Reach(callee);
+                                }
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -260,6 +354,12 @@ public sealed class FiberAnalyzer : DiagnosticAnalyzer
         public bool IsFiberBody { get; set; }
 
         public bool CanSuspend { get; set; }
+
+        /// <summary>A fiber body, or reached from one (nested in it, or a suspending function it calls).</summary>
+        public bool IsReachable { get; set; }
+
+        /// <summary>Carries [MaySuspend] itself: a declared suspension point.</summary>
+        public bool IsDeclaredSuspension { get; set; }
 
         public HashSet<IMethodSymbol> FiberBodyLambdas { get; } = new(SymbolEqualityComparer.Default);
 

@@ -120,6 +120,7 @@ internal sealed class FunctionChecker
 
         CheckCaptures();
         CheckAwaits();
+        CheckOptimised();
     }
 
     private static bool IsNestedIn(FiberAnalyzer.FunctionInfo g, FiberAnalyzer.FunctionInfo f)
@@ -195,10 +196,16 @@ internal sealed class FunctionChecker
     }
 
     /// <summary>The first blocks of the catch/filter/finally handlers that may run after any point of block b.</summary>
+    /// <remarks>
+    /// The root region of a lambda's or local function's graph is linked to the region of the enclosing graph
+    /// that contains the function (a lambda written inside a <c>using</c> or <c>try</c>), so the walk stops at
+    /// this graph's own root: the enclosing graph's handlers are not this function's, and their block
+    /// ordinals index the other graph.
+    /// </remarks>
     private static List<int> HandlerEntries(BasicBlock b)
     {
         var result = new List<int>();
-        for (var region = b.EnclosingRegion; region is not null; region = region.EnclosingRegion)
+        for (var region = b.EnclosingRegion; region is not null && region.Kind != ControlFlowRegionKind.Root; region = region.EnclosingRegion)
         {
             if (region.Kind == ControlFlowRegionKind.Try && region.EnclosingRegion is { } tryAnd)
             {
@@ -240,7 +247,7 @@ internal sealed class FunctionChecker
             {
                 // The end of a finally (or filter) region: wherever the branches that ran it go next.
                 var region = b.EnclosingRegion;
-                while (region is not null && region.Kind is not (ControlFlowRegionKind.Finally or ControlFlowRegionKind.Filter or ControlFlowRegionKind.Catch))
+                while (region is not null && region.Kind is not (ControlFlowRegionKind.Root or ControlFlowRegionKind.Finally or ControlFlowRegionKind.Filter or ControlFlowRegionKind.Catch))
                 {
                     region = region.EnclosingRegion;
                 }
@@ -719,6 +726,8 @@ internal sealed class FunctionChecker
             case IFlowCaptureReferenceOperation captureRef:
                 reads.Add(VarKey.Of(captureRef.Id));
                 return;
+            case IDiscardOperation:
+                return; // '_ = ...' stores nothing
             default:
                 Walk(target);
                 _pending.Add(target); // a ref-returning call or similar: a byref that may point into the heap
@@ -876,5 +885,67 @@ internal sealed class FunctionChecker
             var syntax = op.Syntax is AwaitExpressionSyntax a ? a.AwaitKeyword.GetLocation() : op.Syntax.GetLocation();
             _context.ReportDiagnostic(Diagnostic.Create(Descriptors.AwaitOnFiber, syntax, Describe()));
         }
+    }
+
+    // ---------------------------------------------------------------- FBR1006: AggressiveOptimization
+
+    /// <summary>MethodImplOptions.AggressiveOptimization (not in netstandard2.0's enums).</summary>
+    private const int AggressiveOptimization = 0x200;
+
+    private void CheckOptimised()
+    {
+        // A method that carries [MaySuspend] and calls no other suspension is a declared suspension point
+        // (a primitive that suspends through native code): its frame is the runtime's business.
+        if (!_f.IsFiberBody && _f.IsDeclaredSuspension && !_f.Invocations().Any(IsSuspension))
+        {
+            return;
+        }
+
+        if (IsOptimised(_f.Symbol))
+        {
+            return;
+        }
+
+        _context.ReportDiagnostic(Diagnostic.Create(Descriptors.UnoptimisedFiberCode, HeaderLocation(), Describe()));
+    }
+
+    private static bool IsOptimised(IMethodSymbol method)
+    {
+        if (((int)method.MethodImplementationFlags & AggressiveOptimization) != 0)
+        {
+            return true;
+        }
+
+        foreach (var attribute in method.GetAttributes())
+        {
+            if (attribute.AttributeClass?.ToDisplayString() == "System.Runtime.CompilerServices.MethodImplAttribute"
+                && attribute.ConstructorArguments.Length == 1
+                && attribute.ConstructorArguments[0].Value is { } value
+                && (System.Convert.ToInt32(value, System.Globalization.CultureInfo.InvariantCulture) & AggressiveOptimization) != 0)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Where FBR1006 goes: a lambda's head (up to its arrow), a method's or local function's name.</summary>
+    private Location HeaderLocation()
+    {
+        switch (_f.Syntax)
+        {
+            case ParenthesizedLambdaExpressionSyntax lambda:
+                return Location.Create(lambda.SyntaxTree, Microsoft.CodeAnalysis.Text.TextSpan.FromBounds(lambda.SpanStart, lambda.ArrowToken.Span.End));
+            case SimpleLambdaExpressionSyntax lambda:
+                return Location.Create(lambda.SyntaxTree, Microsoft.CodeAnalysis.Text.TextSpan.FromBounds(lambda.SpanStart, lambda.ArrowToken.Span.End));
+            case AnonymousMethodExpressionSyntax anonymous:
+                return anonymous.DelegateKeyword.GetLocation();
+            case LocalFunctionStatementSyntax local:
+                return local.Identifier.GetLocation();
+        }
+
+        var declared = _f.Symbol.Locations.FirstOrDefault(l => l.IsInSource);
+        return declared ?? _f.Syntax.GetLocation();
     }
 }

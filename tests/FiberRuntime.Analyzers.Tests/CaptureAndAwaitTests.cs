@@ -46,8 +46,9 @@ public sealed class CaptureAndAwaitTests
                     pump();
                     clean(channel);
                     GC.KeepAlive(count);
+                    Fiber.Yield();
                 }
-        """),
+        """ + BodyCalling("new Worker().Run(s.Channel);")),
         Diagnostic("FBR1003").WithLocation(1).WithArguments("channel", "this lambda, which can suspend the fiber"),
         Diagnostic("FBR1003").WithLocation(0).WithArguments("this", "this lambda, which can suspend the fiber"));
 
@@ -58,7 +59,7 @@ public sealed class CaptureAndAwaitTests
                     Wait();
                     void Wait() => {|FBR1003:wg|}.Wait();
                 }
-        """));
+        """ + BodyCalling("Helper(new WaitGroup());")));
 
     [Test]
     public Task AwaitInMethodThatSuspends_IsReported() => AnalyzeAsync(Code("""
@@ -72,7 +73,7 @@ public sealed class CaptureAndAwaitTests
                 {
                     await Task.Delay(1);
                 }
-        """));
+        """ + BodyCalling("_ = Mixed(); _ = AsyncOnly();")));
 
     [Test]
     public Task WithoutFiberRuntimeAttributes_NothingIsReported() => AnalyzeAsync("""

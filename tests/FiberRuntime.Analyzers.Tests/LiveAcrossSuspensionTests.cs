@@ -94,7 +94,7 @@ public sealed class LiveAcrossSuspensionTests
                     {|FBR1001:Fiber.Sleep(TimeSpan.FromMilliseconds(1))|};
                     items.Add(1);
                 }
-        """));
+        """ + BodyCalling("Helper(s.Items);")));
 
     [Test]
     public Task TransitiveMaySuspend_IsReportedAtTheCallOfTheUserMethod() => AnalyzeAsync(Code("""
@@ -124,7 +124,7 @@ public sealed class LiveAcrossSuspensionTests
                     {|#0:Fiber.Yield()|};
                     span[0] = h.Count + h.Name.Length + data.Length;
                 }
-        """),
+        """ + BodyCalling("Helper(new int[1]);")),
         Diagnostic("FBR1001").WithLocation(0).WithArguments("data", "int[]", "Fiber.Yield()"),
         Diagnostic("FBR1001").WithLocation(0).WithArguments("h", "Holder", "Fiber.Yield()"),
         Diagnostic("FBR1001").WithLocation(0).WithArguments("span", "Span<int>", "Fiber.Yield()"));
@@ -136,7 +136,7 @@ public sealed class LiveAcrossSuspensionTests
                     int v = {|#0:channel.Receive()|};
                     _items.Add(v);
                 }
-        """),
+        """ + BodyCalling("new Worker().Pump(s.Channel);")),
         Diagnostic("FBR1001").WithLocation(0).WithArguments("this", "Worker", "channel.Receive()"));
 
     [Test]
@@ -146,7 +146,7 @@ public sealed class LiveAcrossSuspensionTests
                     s.Log.Append("waiting");
                     wg.Wait();
                 }
-        """));
+        """ + BodyCalling("Helper(s, new WaitGroup());")));
 
     [Test]
     public Task ReferenceReadInCatchAfterSuspensionInTry_IsReported() => AnalyzeAsync(Code("""
@@ -162,7 +162,7 @@ public sealed class LiveAcrossSuspensionTests
                         Console.WriteLine(message);
                     }
                 }
-        """));
+        """ + BodyCalling("Helper();")));
 
     [Test]
     public Task RefStateParameter_IsAllowedOnlyInFiberBodies() => AnalyzeAsync(Code("""
@@ -183,6 +183,7 @@ public sealed class LiveAcrossSuspensionTests
                 {
                     Fiber.Yield();
                     Marked(ref s);
+                    Plain(ref s);
                     s.Total++;
                 }
 
@@ -212,7 +213,7 @@ public sealed class LiveAcrossSuspensionTests
                     log.Append(ticket.Number);
                     return log.Length;
                 }
-        """),
+        """ + BodyCalling("int n = Take(s.Channel); s.Total = n;")),
         Diagnostic("FBR1001").WithLocation(0).WithArguments("log", "StringBuilder", "new Ticket(channel)"));
 
     [Test]

@@ -25,7 +25,7 @@ public sealed class ProtectedRegionTests
                         {|#1:Fiber.Sleep(TimeSpan.Zero)|};
                     }
                 }
-        """),
+        """ + BodyCalling("Helper();")),
         Diagnostic("FBR1002").WithLocation(0).WithArguments("Fiber.Yield()", "a catch block", "CoreCLR crashes when a fiber suspends while an exception is being handled"),
         Diagnostic("FBR1002").WithLocation(1).WithArguments("Fiber.Sleep(TimeSpan.Zero)", "a finally block", "CoreCLR crashes when a fiber suspends while an exception is being handled"));
 
@@ -61,7 +61,7 @@ public sealed class ProtectedRegionTests
                     using var scope = gate.EnterScope();
                     {|FBR1002:Fiber.Yield()|};
                 }
-        """));
+        """ + BodyCalling("Declared(new Lock());")));
 
     [Test]
     public Task SuspensionInMonitorRegion_IsReported() => AnalyzeAsync(Code("""
@@ -80,7 +80,7 @@ public sealed class ProtectedRegionTests
                         if (taken) Monitor.Exit(Gate);
                     }
                 }
-        """));
+        """ + BodyCalling("Helper();")));
 
     [Test]
     public Task SuspensionInTryBlockAndAfterLock_IsClean() => AnalyzeAsync(Code("""

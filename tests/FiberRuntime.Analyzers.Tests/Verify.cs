@@ -82,16 +82,30 @@ internal static class Verify
 
     public static DiagnosticResult Diagnostic(string id) => CSharpAnalyzerVerifier<FiberAnalyzer, DefaultVerifier>.Diagnostic(id);
 
-    /// <summary>Checks that <paramref name="source"/> (with markup) gets exactly the expected diagnostics.</summary>
+    /// <summary>
+    /// Checks that <paramref name="source"/> (with markup) gets exactly the expected diagnostics, FBR1006 left
+    /// out: most tests are about one rule, and would otherwise all need the AggressiveOptimization attribute.
+    /// </summary>
     public static Task AnalyzeAsync(string source, params DiagnosticResult[] expected) => AnalyzeAsync(source, withStubs: true, expected);
 
-    public static async Task AnalyzeAsync(string source, bool withStubs, params DiagnosticResult[] expected)
+    public static Task AnalyzeAsync(string source, bool withStubs, params DiagnosticResult[] expected) =>
+        AnalyzeAsync(source, withStubs, allRules: false, expected);
+
+    /// <summary>As <see cref="AnalyzeAsync(string, DiagnosticResult[])"/>, with FBR1006 too.</summary>
+    public static Task AnalyzeAllRulesAsync(string source, params DiagnosticResult[] expected) =>
+        AnalyzeAsync(source, withStubs: true, allRules: true, expected);
+
+    private static async Task AnalyzeAsync(string source, bool withStubs, bool allRules, DiagnosticResult[] expected)
     {
         var test = new CSharpAnalyzerTest<FiberAnalyzer, DefaultVerifier>
         {
             TestCode = source,
             ReferenceAssemblies = new ReferenceAssemblies("net10.0"),
         };
+        if (!allRules)
+        {
+            test.DisabledDiagnostics.Add("FBR1006");
+        }
         test.TestState.AdditionalReferences.AddRange(Framework.Value);
         if (withStubs)
         {
@@ -102,11 +116,24 @@ internal static class Verify
         await test.RunAsync(CancellationToken.None);
     }
 
+    /// <summary>
+    /// A member spawning a fiber body that runs <paramref name="statements"/>: the analyzer checks helpers only
+    /// when a fiber body reaches them.
+    /// </summary>
+    public static string BodyCalling(string statements) => $$"""
+
+                public static void StartFiber(FiberScheduler scheduler) => scheduler.Spawn(static (ref State s) =>
+                {
+                    {{statements}}
+                }, new State());
+        """;
+
     /// <summary>Wraps statements in a class with the usual usings and a State type.</summary>
     public static string Code(string members) => $$"""
         #nullable enable
         using System;
         using System.Collections.Generic;
+        using System.Runtime.CompilerServices;
         using System.Text;
         using System.Threading;
         using System.Threading.Tasks;
