@@ -62,6 +62,9 @@ internal static unsafe class ManagedFibers
     {
         _ = new byte[64]; // something young for the compaction to move
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+        // Reuse what was just freed, so that a stale reference finds something else where its object was.
+        for (int i = 0; i < 16; i++)
+            Array.Fill(new long[256], unchecked((long)0xDEADBEEFDEADBEEF));
     }
 
     [UnmanagedCallersOnly]

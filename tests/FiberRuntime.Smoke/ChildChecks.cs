@@ -31,6 +31,8 @@ internal static partial class ChildChecks
                 return OverflowCSharpThread(initializeFirst: true);
             case "fiber-overflow":
                 return OverflowNativeFiber();
+            case "break-rule-verified":
+                return BreakTheRule(verify: true);
             default:
                 Console.Error.WriteLine($"unknown child mode '{mode}'");
                 return 2;
@@ -143,6 +145,7 @@ internal static partial class ChildChecks
             Expect.True(shapeBefore == shapeAfter, $"the report differs: without libfiberrt [{shapeBefore.Replace('\n', '|')}], with it [{shapeAfter.Replace('\n', '|')}]");
         });
         report.Run("fiber-stack-overflow-report", FiberOverflowReport);
+        report.Run("verification-mode-catches-a-broken-rule", VerificationCatchesBreach);
     }
 
     /// <summary>libfiberrt's own report for a native fiber past its limit, and exit status 86.</summary>
