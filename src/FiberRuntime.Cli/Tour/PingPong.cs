@@ -1,4 +1,5 @@
 using System;
+using System.Runtime.CompilerServices;
 using System.Threading;
 using System.Threading.Channels;
 using System.Threading.Tasks;
@@ -15,6 +16,55 @@ namespace FiberRuntime.Cli.Tour;
 /// </summary>
 internal static class PingPong
 {
+    /// <summary>The same round trip between two C# fiber bodies, next to the native fibers' row.</summary>
+    public static Comparison RunCSharpBodies(TourContext ctx, Comparison native)
+    {
+        double managed = CSharpBodies(ctx.Scheduler, ctx.Settings.Rounds);
+        return new Comparison("ping_pong_csharp", "ping-pong round trip, C# fiber bodies", "ns",
+            managed, native.Threads, native.Tasks, HigherIsBetter: false,
+            Note: "two C# fiber bodies (FiberScheduler.Spawn(FiberBody<T>, ...)) over unbuffered channels; threads and Tasks as above");
+    }
+
+    private sealed class Side
+    {
+        public FiberRuntime.Channel<long> Ping = null!;
+        public FiberRuntime.Channel<long> Pong = null!;
+        public long Rounds;
+        public long Sum;
+    }
+
+    private static double CSharpBodies(FiberScheduler scheduler, long rounds)
+    {
+        using var ping = new FiberRuntime.Channel<long>();
+        using var pong = new FiberRuntime.Channel<long>();
+        var pinger = new Side { Ping = ping, Pong = pong, Rounds = rounds };
+        var ponger = new Side { Ping = ping, Pong = pong, Rounds = rounds };
+        Clock clock = Clock.Start();
+        Fiber echo = scheduler.Spawn([MethodImpl(MethodImplOptions.AggressiveOptimization)] static (ref Side s) =>
+        {
+            for (long i = 0; i < s.Rounds; i++)
+            {
+                long v = s.Ping.Receive();
+                s.Pong.Send(v + 1);
+            }
+        }, ponger);
+        Fiber ask = scheduler.Spawn([MethodImpl(MethodImplOptions.AggressiveOptimization)] static (ref Side s) =>
+        {
+            for (long i = 0; i < s.Rounds; i++)
+            {
+                s.Ping.Send(i);
+                long back = s.Pong.Receive();
+                s.Sum += back;
+            }
+        }, pinger);
+        ask.Join();
+        echo.Join();
+        double elapsed = clock.ElapsedNs;
+        if (pinger.Sum != rounds * (rounds + 1) / 2)
+            throw new InvalidOperationException($"ping-pong between C# fibers lost values: sum {pinger.Sum}");
+        return elapsed / rounds;
+    }
+
     public static Comparison Run(TourContext ctx)
     {
         long rounds = ctx.Settings.Rounds;

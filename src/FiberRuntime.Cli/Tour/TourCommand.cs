@@ -99,7 +99,10 @@ internal static class TourCommand
             if (interrupt.Requested) return 0;
             rows.Add(StartupCost.Run(ctx));
             if (interrupt.Requested) return 0;
-            rows.Add(PingPong.Run(ctx));
+            Comparison pingPong = PingPong.Run(ctx);
+            rows.Add(pingPong);
+            if (!ctx.Cancel.IsCancellationRequested)
+                rows.Add(PingPong.RunCSharpBodies(ctx, pingPong));
             if (interrupt.Requested) return 0;
             var deep = DeepRecursion.Run(ctx);
             rows.Add(deep.Row);
