@@ -121,6 +121,17 @@ function Invoke-Counted([string]$Name, [scriptblock]$Run) {
     Add-Result $Name $passed $failed
 }
 
+# Runs `dotnet test` (Microsoft.Testing.Platform output) and prints its counts as "N passed, M failed".
+function Invoke-DotNetTest([string[]]$Arguments) {
+    $out = @(& dotnet test @Arguments -c Release 2>&1 | ForEach-Object { $l = "$_"; Write-Host $l; $l })
+    $code = $LASTEXITCODE
+    $ok = ($out | Where-Object { $_ -match '^ +succeeded: (\d+)' } | Select-Object -Last 1) -replace '\D', ''
+    $bad = ($out | Where-Object { $_ -match '^ +failed: (\d+)' } | Select-Object -Last 1) -replace '\D', ''
+    if (-not $ok) { $ok = 0 }; if (-not $bad) { $bad = 1 }
+    "$ok passed, $bad failed"
+    $global:LASTEXITCODE = $code
+}
+
 function Assert-DotNet {
     $local = Join-Path $HOME '.dotnet'
     if (-not (Get-Command dotnet -ErrorAction SilentlyContinue) -and (Test-Path (Join-Path $local 'dotnet'))) {
@@ -157,26 +168,9 @@ function Invoke-DotNetSuites {
         return
     }
     $project = Join-Path $Root 'tests/FiberRuntime.Tests/FiberRuntime.Tests.csproj'
-    Invoke-Counted 'C# (NUnit, JIT)' {
-        $out = @(& dotnet test $project -c Release "-p:FiberRuntimeNativeDir=$release/native/" 2>&1 |
-            ForEach-Object { $l = "$_"; Write-Host $l; $l })
-        $code = $LASTEXITCODE
-        $ok = ($out | Where-Object { $_ -match '^ +succeeded: (\d+)' } | Select-Object -Last 1) -replace '\D', ''
-        $bad = ($out | Where-Object { $_ -match '^ +failed: (\d+)' } | Select-Object -Last 1) -replace '\D', ''
-        if (-not $ok) { $ok = 0 }; if (-not $bad) { $bad = 1 }
-        "$ok passed, $bad failed"
-        $global:LASTEXITCODE = $code
-    }
     $analyzers = Join-Path $Root 'tests/FiberRuntime.Analyzers.Tests/FiberRuntime.Analyzers.Tests.csproj'
-    Invoke-Counted 'C# analyzers (NUnit)' {
-        $out = @(& dotnet test $analyzers -c Release 2>&1 | ForEach-Object { $l = "$_"; Write-Host $l; $l })
-        $code = $LASTEXITCODE
-        $ok = ($out | Where-Object { $_ -match '^ +succeeded: (\d+)' } | Select-Object -Last 1) -replace '\D', ''
-        $bad = ($out | Where-Object { $_ -match '^ +failed: (\d+)' } | Select-Object -Last 1) -replace '\D', ''
-        if (-not $ok) { $ok = 0 }; if (-not $bad) { $bad = 1 }
-        "$ok passed, $bad failed"
-        $global:LASTEXITCODE = $code
-    }
+    Invoke-Counted 'C# (NUnit, JIT)' { Invoke-DotNetTest @($project, "-p:FiberRuntimeNativeDir=$release/native/") }
+    Invoke-Counted 'C# analyzers (NUnit)' { Invoke-DotNetTest @($analyzers) }
     Invoke-Counted 'C# (NUnit, ARM64 qemu)' { & (Join-Path $Root 'tests/FiberRuntime.Tests/run_arm64.sh') --native-build-dir $arm64 }
     Invoke-Counted 'C# smoke (JIT + NativeAOT, x86-64)' { & (Join-Path $Root 'tests/FiberRuntime.Smoke/run.sh') --rid linux-x64 }
     Invoke-Counted 'C# smoke (JIT + NativeAOT, ARM64 qemu)' { & (Join-Path $Root 'tests/FiberRuntime.Smoke/run.sh') --rid linux-arm64 }

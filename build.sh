@@ -146,31 +146,14 @@ run_counted() { # <suite name> <command...>
     [ "$failures" -eq 0 ] || failed_suites+=("$name")
 }
 
-# The NUnit suite under the JIT, against the Release native tree.
-dotnet_unit_tests() {
+# Runs `dotnet test` on a project (Microsoft.Testing.Platform output) and
+# prints its counts as "N passed, M failed" for run_counted.
+dotnet_test_counted() { # <project> [dotnet test args...]
     local log
     log=$(mktemp)
     local status=0
     set +e
-    dotnet test "$root/tests/FiberRuntime.Tests/FiberRuntime.Tests.csproj" -c Release \
-        -p:FiberRuntimeNativeDir="$build_root/release/native/" 2>&1 | tee "$log"
-    status=${PIPESTATUS[0]}
-    set -e
-    local succeeded failed
-    succeeded=$(grep -E '^ +succeeded: [0-9]+' "$log" | tail -n 1 | tr -dc '0-9')
-    failed=$(grep -E '^ +failed: [0-9]+' "$log" | tail -n 1 | tr -dc '0-9')
-    rm -f "$log"
-    echo "${succeeded:-0} passed, ${failed:-1} failed"
-    return "$status"
-}
-
-# The analyzers' NUnit suite (no native code involved).
-dotnet_analyzer_tests() {
-    local log
-    log=$(mktemp)
-    local status=0
-    set +e
-    dotnet test "$root/tests/FiberRuntime.Analyzers.Tests/FiberRuntime.Analyzers.Tests.csproj" -c Release 2>&1 | tee "$log"
+    dotnet test "$@" -c Release 2>&1 | tee "$log"
     status=${PIPESTATUS[0]}
     set -e
     local succeeded failed
@@ -223,8 +206,10 @@ run_dotnet_suites() {
     ensure_dotnet
     say "building: Release native libraries for .NET (x86-64, arm64)"
     if build_release_native && build_arm64_release_native; then
-        run_counted "C# (NUnit, JIT)" dotnet_unit_tests
-        run_counted "C# analyzers (NUnit)" dotnet_analyzer_tests
+        run_counted "C# (NUnit, JIT)" dotnet_test_counted "$root/tests/FiberRuntime.Tests/FiberRuntime.Tests.csproj" \
+            -p:FiberRuntimeNativeDir="$build_root/release/native/"
+        run_counted "C# analyzers (NUnit)" dotnet_test_counted \
+            "$root/tests/FiberRuntime.Analyzers.Tests/FiberRuntime.Analyzers.Tests.csproj"
         run_counted "C# (NUnit, ARM64 qemu)" "$root/tests/FiberRuntime.Tests/run_arm64.sh" \
             --native-build-dir "$build_root/arm64-release"
         run_counted "C# smoke (JIT + NativeAOT, x86-64)" "$root/tests/FiberRuntime.Smoke/run.sh" --rid linux-x64

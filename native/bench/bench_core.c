@@ -21,6 +21,8 @@
 
 #include <fiberrt.h>
 
+#include "proc_figures.h"
+
 #include "context.h"
 #include "fiber_internal.h"
 
@@ -223,32 +225,6 @@ static double deep_fiber_ns(size_t initial, int fibers)
         fbr_fiber_destroy(f);
     }
     return (now_ns() - start) / fibers;
-}
-
-static long status_kib(const char *field)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long value = -1;
-    size_t len = strlen(field);
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, field, len) == 0 && line[len] == ':')
-            value = strtol(line + len + 1, NULL, 10);
-    if (f)
-        fclose(f);
-    return value;
-}
-
-static long count_mappings(void)
-{
-    FILE *f = fopen("/proc/self/maps", "r");
-    long lines = 0;
-    int c;
-    while (f && (c = fgetc(f)) != EOF)
-        lines += c == '\n';
-    if (f)
-        fclose(f);
-    return lines;
 }
 
 static void *yield_once(void *arg)

@@ -20,6 +20,8 @@
 
 #include <fiberrt.h>
 
+#include "proc_figures.h"
+
 #define FRAME_BYTES 1024
 
 struct dive {
@@ -56,32 +58,6 @@ static void *dive(void *arg)
     d->committed_at_bottom = stats.committed;
     d->faults = stats.growth_faults;
     return NULL;
-}
-
-static long status_kib(const char *field)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long value = -1;
-    size_t len = strlen(field);
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, field, len) == 0 && line[len] == ':')
-            value = strtol(line + len + 1, NULL, 10);
-    if (f)
-        fclose(f);
-    return value;
-}
-
-static long count_mappings(void)
-{
-    FILE *f = fopen("/proc/self/maps", "r");
-    long lines = 0;
-    int c;
-    while (f && (c = fgetc(f)) != EOF)
-        lines += c == '\n';
-    if (f)
-        fclose(f);
-    return lines;
 }
 
 static double seconds(void)

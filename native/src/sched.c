@@ -544,6 +544,20 @@ static void run_deferred_callbacks(struct fbr__worker *w)
     }
 }
 
+/* The worker loop: runs fibers until the next runnable one is hosted (it is
+ * returned, for the host to resume) or the scheduler exits (NULL). */
+static struct fbr_fiber *run_until_hosted(struct fbr__worker *w)
+{
+    struct fbr_fiber *f;
+    while ((f = find_runnable(w))) {
+        if (f->hosted)
+            return f;
+        run_fiber(w, f);
+        run_deferred_callbacks(w);
+    }
+    return NULL;
+}
+
 static void *worker_main(void *arg)
 {
     struct fbr__worker *w = arg;
@@ -560,15 +574,10 @@ static void *worker_main(void *arg)
     char name[16];
     snprintf(name, sizeof name, "fbr-worker-%u", w->index);
     pthread_setname_np(pthread_self(), name);
-    if (w->sched->worker_main) {
+    if (w->sched->worker_main)
         w->sched->worker_main(w->sched->worker_context, w->index);
-    } else {
-        struct fbr_fiber *f;
-        while ((f = find_runnable(w))) {
-            run_fiber(w, f);
-            run_deferred_callbacks(w);
-        }
-    }
+    else
+        (void)run_until_hosted(w); /* no hosted fibers without a worker_main: runs until exit */
     flush_stack_cache(w);
     flush_record_cache(w);
     t->worker = NULL;
@@ -583,18 +592,12 @@ int fbr_worker_run(fbr_fiber **hosted)
     struct fbr__worker *w = fbr__worker_self();
     if (w == NULL || w->sched->worker_main == NULL || fbr_fiber_self() != NULL)
         return fbr__fail(FBR_ENOTSUP, "fbr_worker_run: only a worker's worker_main may call it, outside fibers");
-    run_deferred_callbacks(w);
-    struct fbr_fiber *f;
-    while ((f = find_runnable(w))) {
-        if (f->hosted) {
-            w->handed_out = f;
-            *hosted = f;
-            return 1;
-        }
-        run_fiber(w, f);
-        run_deferred_callbacks(w);
-    }
-    return 0;
+    struct fbr_fiber *f = run_until_hosted(w);
+    if (f == NULL)
+        return 0;
+    w->handed_out = f;
+    *hosted = f;
+    return 1;
 }
 
 int fbr_worker_resume(fbr_fiber *hosted)

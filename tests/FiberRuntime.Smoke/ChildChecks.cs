@@ -7,6 +7,7 @@ using System.Linq;
 using System.Runtime.CompilerServices;
 using System.Text.RegularExpressions;
 using System.Threading;
+using FiberRuntime.Tests;
 
 namespace FiberRuntime.Smoke;
 
@@ -67,10 +68,10 @@ internal static partial class ChildChecks
         using var scheduler = new FiberScheduler(new FiberSchedulerOptions { Workers = 1 });
         // The overflowing fiber dies before Spawn's caller could print its id, so print the id of the
         // fiber spawned just before it: ids come from one process-wide counter.
-        Fiber previous = scheduler.SpawnNative(Body.AddOne, 0);
+        Fiber previous = NativeFibers.Spawn(scheduler, NativeFibers.Entry.AddOne, 0);
         previous.Join();
         Console.WriteLine($"child: previous fiber id {previous.Id}");
-        Fiber fiber = scheduler.SpawnNative(Body.DeepRecursion, 100_000_000,
+        Fiber fiber = NativeFibers.Spawn(scheduler, NativeFibers.Entry.DeepRecursion, 100_000_000,
                                       new FiberOptions { StackSize = OverflowFiberStack, Name = OverflowFiberName });
         fiber.Join();
         Console.WriteLine("child: the recursion returned");

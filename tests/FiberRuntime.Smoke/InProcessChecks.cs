@@ -4,6 +4,7 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Threading;
 using System.Threading.Tasks;
+using FiberRuntime.Tests;
 
 namespace FiberRuntime.Smoke;
 
@@ -41,7 +42,7 @@ internal static class InProcessChecks
         const int Count = 500;
         var fibers = new Fiber[Count];
         for (int i = 0; i < Count; i++)
-            fibers[i] = scheduler.SpawnNative(Body.AddOne, i * 3);
+            fibers[i] = NativeFibers.Spawn(scheduler, NativeFibers.Entry.AddOne, i * 3);
         var ids = new HashSet<ulong>();
         for (int i = 0; i < Count; i++)
         {
@@ -53,7 +54,7 @@ internal static class InProcessChecks
 
     private static void JoinWithTimeout(FiberScheduler scheduler)
     {
-        Fiber sleeper = scheduler.SpawnNative(Body.SleepMs, 300);
+        Fiber sleeper = NativeFibers.Spawn(scheduler, NativeFibers.Entry.SleepMs, 300);
         Expect.True(!sleeper.TryJoin(TimeSpan.FromMilliseconds(20), out _), "TryJoin(20 ms) on a fiber sleeping 300 ms returned true");
         Expect.True(sleeper.TryJoin(TimeSpan.FromSeconds(30), out nint result), "TryJoin(30 s) gave up");
         Expect.Equal((nint)300, result, "the sleeper's result");
@@ -71,10 +72,10 @@ internal static class InProcessChecks
         const int Total = Senders * PerSender;
         using var input = new Channel<long>(capacity: 16);
         using var output = new Channel<long>(capacity: 16);
-        using var pipe = new Pipe(input.NativeHandle, output.NativeHandle);
+        using var pipe = new NativeFibers.NativePipe(input.NativeHandle, output.NativeHandle);
         var echoes = new List<Fiber>();
         for (int i = 0; i < Echoes; i++)
-            echoes.Add(scheduler.SpawnNative(Body.EchoPlusOne, pipe.Address, new FiberOptions { Name = $"echo{i}" }));
+            echoes.Add(NativeFibers.Spawn(scheduler, NativeFibers.Entry.EchoPlusOne, pipe.Address, new FiberOptions { Name = $"echo{i}" }));
 
         var seen = new bool[Total];
         long sum = 0;
@@ -131,15 +132,15 @@ internal static class InProcessChecks
         const int Producers = 4, PerProducer = 5_000;
         const int Total = Producers * PerProducer;
         using var channel = new Channel<long>(capacity: 64);
-        var pipes = new List<Pipe>();
+        var pipes = new List<NativeFibers.NativePipe>();
         var producers = new List<Fiber>();
         try
         {
             for (int p = 0; p < Producers; p++)
             {
-                var pipe = new Pipe(0, channel.NativeHandle, PerProducer, p * PerProducer + 1);
+                var pipe = new NativeFibers.NativePipe(0, channel.NativeHandle, PerProducer, p * PerProducer + 1);
                 pipes.Add(pipe);
-                producers.Add(scheduler.SpawnNative(Body.Produce, pipe.Address));
+                producers.Add(NativeFibers.Spawn(scheduler, NativeFibers.Entry.Produce, pipe.Address));
             }
             var seen = new bool[Total];
             long sum = 0;
@@ -159,7 +160,7 @@ internal static class InProcessChecks
         }
         finally
         {
-            foreach (Pipe pipe in pipes)
+            foreach (NativeFibers.NativePipe pipe in pipes)
                 pipe.Dispose();
         }
     }
@@ -170,8 +171,8 @@ internal static class InProcessChecks
         const int Senders = 2, PerSender = 5_000;
         const long Total = Senders * PerSender;
         using var channel = new Channel<long>(capacity: 8);
-        using var pipe = new Pipe(channel.NativeHandle, 0);
-        var consumers = new[] { scheduler.SpawnNative(Body.Consume, pipe.Address), scheduler.SpawnNative(Body.Consume, pipe.Address) };
+        using var pipe = new NativeFibers.NativePipe(channel.NativeHandle, 0);
+        var consumers = new[] { NativeFibers.Spawn(scheduler, NativeFibers.Entry.Consume, pipe.Address), NativeFibers.Spawn(scheduler, NativeFibers.Entry.Consume, pipe.Address) };
         var senders = new List<Thread>();
         for (int s = 0; s < Senders; s++)
         {
@@ -201,8 +202,8 @@ internal static class InProcessChecks
         const int Rounds = 2_000;
         using var input = new Channel<long>();
         using var output = new Channel<long>();
-        using var pipe = new Pipe(input.NativeHandle, output.NativeHandle);
-        Fiber echo = scheduler.SpawnNative(Body.EchoPlusOne, pipe.Address);
+        using var pipe = new NativeFibers.NativePipe(input.NativeHandle, output.NativeHandle);
+        Fiber echo = NativeFibers.Spawn(scheduler, NativeFibers.Entry.EchoPlusOne, pipe.Address);
         for (long i = 1; i <= Rounds; i++)
         {
             await input.SendAsync(i).ConfigureAwait(false);
@@ -227,8 +228,8 @@ internal static class InProcessChecks
     {
         const long Count = 10_000, First = 1_000_000;
         using var channel = new Channel<long>(capacity: 32);
-        using var pipe = new Pipe(0, channel.NativeHandle, Count, First);
-        Fiber producer = scheduler.SpawnNative(Body.Produce, pipe.Address);
+        using var pipe = new NativeFibers.NativePipe(0, channel.NativeHandle, Count, First);
+        Fiber producer = NativeFibers.Spawn(scheduler, NativeFibers.Entry.Produce, pipe.Address);
         Task closer = Task.Run(() =>
         {
             producer.Join();
@@ -293,8 +294,8 @@ internal static class InProcessChecks
         await Expect.ThrowsAsync<OperationCanceledException>(async () => await pending.ConfigureAwait(false), "a pending ReceiveAsync when cancelled")
                     .ConfigureAwait(false);
 
-        using var pipe = new Pipe(0, channel.NativeHandle, count: 1, first: 42);
-        Fiber producer = scheduler.SpawnNative(Body.Produce, pipe.Address);
+        using var pipe = new NativeFibers.NativePipe(0, channel.NativeHandle, count: 1, first: 42);
+        Fiber producer = NativeFibers.Spawn(scheduler, NativeFibers.Entry.Produce, pipe.Address);
         Expect.True(channel.TryReceive(out long v, TimeSpan.FromSeconds(30)), "the value sent after the cancellation never came");
         Expect.Equal(42L, v, "the value sent after the cancellation");
         Expect.Equal((nint)42, producer.Join(), "the producer's sum");
@@ -356,7 +357,7 @@ internal static class InProcessChecks
         using var group = new WaitGroup();
         group.Add(Fibers);
         for (int i = 0; i < Fibers; i++)
-            scheduler.SpawnNativeDetached(Body.WaitGroupDone, group.NativeHandle);
+            NativeFibers.SpawnDetached(scheduler, NativeFibers.Entry.WaitGroupDone, group.NativeHandle);
         Expect.True(group.Wait(TimeSpan.FromSeconds(30)), "Wait gave up before every fiber was done");
         Expect.Equal(0L, group.Count, "count after Wait");
     }
@@ -387,8 +388,8 @@ internal static class InProcessChecks
         var scheduler = new FiberScheduler(new FiberSchedulerOptions { Workers = 1, DisposeTimeout = TimeSpan.FromMilliseconds(200) });
         using var gate = new Channel<byte>();
         using var started = new Channel<long>(capacity: 1);
-        using var pipe = new Pipe(gate.NativeHandle, started.NativeHandle);
-        Fiber blocked = scheduler.SpawnNative(Body.AnnounceThenWaitForClose, pipe.Address, new FiberOptions { Name = "smoke-blocked" });
+        using var pipe = new NativeFibers.NativePipe(gate.NativeHandle, started.NativeHandle);
+        Fiber blocked = NativeFibers.Spawn(scheduler, NativeFibers.Entry.AnnounceThenWaitForClose, pipe.Address, new FiberOptions { Name = "smoke-blocked" });
         try
         {
             Expect.Equal(1L, started.Receive(), "the blocked fiber's announcement");
@@ -409,7 +410,7 @@ internal static class InProcessChecks
     {
         var scheduler = new FiberScheduler(new FiberSchedulerOptions { Workers = 1 });
         scheduler.Dispose();
-        Expect.Throws<ObjectDisposedException>(() => scheduler.SpawnNative(Body.AddOne, 1), "Spawn after Dispose");
+        Expect.Throws<ObjectDisposedException>(() => NativeFibers.Spawn(scheduler, NativeFibers.Entry.AddOne, 1), "Spawn after Dispose");
     }
 
     // ---- .NET's own fault handling with libfiberrt's SIGSEGV handler installed --------------------

@@ -2,6 +2,7 @@ using System;
 using System.Linq;
 using System.Runtime.CompilerServices;
 using System.Threading;
+using FiberRuntime.Tests;
 
 namespace FiberRuntime.Smoke;
 
@@ -32,8 +33,8 @@ internal static class ManagedFiberChecks
         using var scheduler = new FiberScheduler(new FiberSchedulerOptions { Workers = 2, VerifySuspensions = verify });
         using var requests = new Channel<long>(8);
         using var replies = new Channel<long>(8);
-        using var pipe = new Pipe(requests.NativeHandle, replies.NativeHandle);
-        Fiber echo = scheduler.SpawnNative(Body.EchoPlusOne, pipe.Address);
+        using var pipe = new NativeFibers.NativePipe(requests.NativeHandle, replies.NativeHandle);
+        Fiber echo = NativeFibers.Spawn(scheduler, NativeFibers.Entry.EchoPlusOne, pipe.Address);
         var states = Enumerable.Range(0, fibers)
             .Select(_ => new Work { Requests = requests, Replies = replies, Rounds = rounds })
             .ToArray();
