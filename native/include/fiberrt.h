@@ -39,5 +39,6 @@
 #include "fiberrt/sched.h"
 #include "fiberrt/chan.h"
 #include "fiberrt/sync.h"
+#include "fiberrt/io.h"
 
 #endif

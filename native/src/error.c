@@ -1,7 +1,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include <string.h>
+
 #include "error_internal.h"
+#include "fiberrt/io.h"
 
 /* Details are per thread so that concurrent failures do not mix messages.
  * Not initial-exec TLS: nothing async-signal-safe reads it, and keeping the
@@ -11,6 +14,10 @@ static _Thread_local int last_error_code;
 
 const char *fbr_strerror(int code)
 {
+    if (FBR_IS_SYSERR(code)) {
+        const char *text = strerrordesc_np(FBR_SYSERR_ERRNO(code));
+        return text ? text : "unknown system error";
+    }
     switch (code) {
     case FBR_OK: return "success";
     case FBR_EINVAL: return "invalid argument";
@@ -35,6 +42,14 @@ const char *fbr_strerror(int code)
 
 const char *fbr_err_name(int code)
 {
+    if (FBR_IS_SYSERR(code)) {
+        static _Thread_local char name[40];
+        const char *errno_name = strerrorname_np(FBR_SYSERR_ERRNO(code));
+        if (errno_name == NULL)
+            return "FBR_UNKNOWN";
+        snprintf(name, sizeof name, "FBR_SYSERR(%s)", errno_name);
+        return name;
+    }
     switch (code) {
     case FBR_OK: return "FBR_OK";
     case FBR_EINVAL: return "FBR_EINVAL";

@@ -8,6 +8,7 @@
 
 #include "error_internal.h"
 #include "futex.h"
+#include "io_internal.h"
 #include "runq.h"
 #include "runtime_internal.h"
 #include "sched_internal.h"
@@ -26,6 +27,12 @@
  * within about a microsecond instead of ten. */
 #define SPIN_ROUNDS 512
 #define SPIN_PAUSES 5
+
+/* A busy worker looks at the poller (without blocking) every this many
+ * rounds, if nobody has looked for POLL_INTERVAL_NS: descriptors become
+ * ready while every worker is busy, and nobody is blocked in epoll then. */
+#define POLL_TICK 31
+#define POLL_INTERVAL_NS (20 * FBR_MICROSECOND)
 
 /* ---- small helpers --------------------------------------------------------- */
 
@@ -88,8 +95,13 @@ static void idle_list_remove(struct fbr_sched *s, struct fbr__worker *w)
 
 static void wake_token(struct fbr__worker *w)
 {
-    __atomic_store_n(&w->wake_word, 1, __ATOMIC_RELEASE);
-    fbr__futex_wake(&w->wake_word, 1);
+    __atomic_store_n(&w->wake_word, 1, __ATOMIC_SEQ_CST);
+    /* A worker sets in_poll before it joins the idle list, so whoever
+     * found it there sees how it sleeps. */
+    if (__atomic_load_n(&w->in_poll, __ATOMIC_SEQ_CST))
+        fbr__poller_wake(&w->sched->poller);
+    else
+        fbr__futex_wake(&w->wake_word, 1);
 }
 
 /* Wakes one idle worker, unless one is already out looking for work. */
@@ -261,11 +273,20 @@ static bool any_work_visible(struct fbr__worker *w)
     return fbr__timer_earliest(&w->timers) <= fbr_now();
 }
 
-/* Sleeps until woken or until the worker's next timer is due. */
+/* Sleeps until woken or until the worker's next timer is due. Once
+ * descriptors are registered, one idle worker sleeps in the poller instead,
+ * so that a ready descriptor wakes it. */
 static void park_worker(struct fbr__worker *w)
 {
     struct fbr_sched *s = w->sched;
     __atomic_store_n(&w->wake_word, 0, __ATOMIC_RELAXED);
+    uint32_t no_blocker = 0;
+    bool poll_blocker = fbr__poller_in_use(&s->poller) &&
+                        __atomic_compare_exchange_n(&s->poller.blocker_taken, &no_blocker, 1, false,
+                                                    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+    if (poll_blocker)
+        __atomic_store_n(&w->in_poll, true, __ATOMIC_SEQ_CST);
+    int completed = 0;
     fbr__lock_acquire(&s->idle_lock);
     s->idle[s->idle_count] = w->index;
     w->idle = true;
@@ -276,12 +297,35 @@ static void park_worker(struct fbr__worker *w)
      * us: look once more before sleeping. */
     if (!any_work_visible(w) && !__atomic_load_n(&s->exiting, __ATOMIC_ACQUIRE)) {
         __atomic_store_n(&w->parks, w->parks + 1, __ATOMIC_RELAXED);
-        fbr__futex_wait(&w->wake_word, 0, fbr__timer_earliest(&w->timers));
+        if (!poll_blocker)
+            fbr__futex_wait(&w->wake_word, 0, fbr__timer_earliest(&w->timers));
+        else if (!__atomic_load_n(&w->wake_word, __ATOMIC_SEQ_CST))
+            completed = fbr__poller_poll(s, fbr__timer_earliest(&w->timers));
+    }
+    if (poll_blocker) {
+        __atomic_store_n(&w->in_poll, false, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&s->poller.blocker_taken, 0, __ATOMIC_RELEASE);
     }
     fbr__lock_acquire(&s->idle_lock);
     if (w->idle)
         idle_list_remove(s, w);
     fbr__lock_release(&s->idle_lock);
+    /* This worker leaves the poller to run what it found: hand the watch to
+     * an idle worker, or ready descriptors would wait for a busy one. */
+    if (completed > 0)
+        wake_idle_worker(s);
+}
+
+/* A look at the poller without blocking, unless one was just made. */
+static bool poll_if_due(struct fbr__worker *w)
+{
+    struct fbr_sched *s = w->sched;
+    if (!fbr__poller_in_use(&s->poller))
+        return false;
+    int64_t now = fbr_now();
+    if (now - __atomic_load_n(&s->poller.last_poll, __ATOMIC_RELAXED) < POLL_INTERVAL_NS)
+        return false;
+    return fbr__poller_poll(s, 0) > 0;
 }
 
 static struct fbr_fiber *find_runnable(struct fbr__worker *w)
@@ -293,6 +337,8 @@ static struct fbr_fiber *find_runnable(struct fbr__worker *w)
         struct fbr_fiber *f;
         if (++w->tick % GLOBAL_QUEUE_FAIRNESS_TICK == 0 && (f = global_take(w)))
             return f;
+        if (w->tick % POLL_TICK == 0)
+            (void)poll_if_due(w);
         if ((f = __atomic_exchange_n(&w->run_next, NULL, __ATOMIC_ACQ_REL)))
             return f;
         if ((f = pinned_take(w)))
@@ -301,6 +347,8 @@ static struct fbr_fiber *find_runnable(struct fbr__worker *w)
             return f;
         if ((f = global_take(w)))
             return f;
+        if (fbr__poller_in_use(&s->poller) && fbr__poller_poll(s, 0) > 0)
+            continue;
         /* Look for work elsewhere for a little while before sleeping: waking
          * a sleeping thread costs tens of microseconds on a VM, and while a
          * worker is out looking, nobody wakes another one. Only half the
@@ -676,6 +724,8 @@ static void free_scheduler(struct fbr_sched *s)
     }
     for (unsigned i = 0; i < s->worker_count; i++)
         fbr__timer_heap_free(&s->workers[i].timers);
+    fbr__io_forget_sched(s);
+    fbr__poller_free(&s->poller);
     free(s->workers);
     free(s->idle);
     s->workers = NULL;
@@ -703,6 +753,13 @@ int fbr_sched_create(fbr_sched **out, const fbr_sched_options *opts)
         free(s->idle);
         free(s);
         return fbr__fail(FBR_ENOMEM, "out of memory for %u workers", workers);
+    }
+    rc = fbr__poller_init(&s->poller);
+    if (rc != FBR_OK) {
+        free(s->workers);
+        free(s->idle);
+        free(s);
+        return rc;
     }
     s->worker_count = workers;
     s->worker_main = opts ? opts->worker_main : NULL;

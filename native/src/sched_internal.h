@@ -26,6 +26,7 @@
 #include "fiber_queue.h"
 #include "fiberrt/sched.h"
 #include "lock.h"
+#include "poller.h"
 #include "timer.h"
 
 #define FBR__RUNQ_SIZE 256u
@@ -68,6 +69,7 @@ struct fbr__worker {
     fbr__timer_heap timers;
 
     uint32_t wake_word; /* futex: 1 once woken */
+    bool in_poll;       /* atomic: blocked in the poller, woken through it */
     bool idle;          /* under sched->idle_lock */
     bool spinning;
     uint32_t tick;
@@ -107,6 +109,8 @@ struct fbr__worker {
 struct fbr_sched {
     unsigned worker_count;
     struct fbr__worker *workers;
+
+    struct fbr__poller poller;
 
     fbr__lock global_lock;
     struct fbr__fiber_queue global;

@@ -37,11 +37,13 @@ typedef enum fbr_error {
     FBR_ECANCELED = -16    /* the operation was cancelled before it completed */
 } fbr_error;
 
-/* A fixed, human-readable description of `code` ("invalid argument"). Never
+/* A fixed, human-readable description of `code` ("invalid argument"; for a
+ * system error FBR_SYSERR(e) of fiberrt/io.h, the system's text for e). Never
  * NULL; unknown codes get "unknown error". */
 FBR_API const char *fbr_strerror(int code);
 
-/* The constant's name for `code` ("FBR_EINVAL"), or "FBR_UNKNOWN". */
+/* The constant's name for `code` ("FBR_EINVAL", "FBR_SYSERR(ECONNRESET)"), or
+ * "FBR_UNKNOWN". A system error's name is valid until the thread's next call. */
 FBR_API const char *fbr_err_name(int code);
 
 /* A description of the most recent failure on the calling thread, with its
