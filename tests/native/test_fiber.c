@@ -4,6 +4,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <errno.h>
+
 #include <fiberrt.h>
 
 #include "harness.h"
@@ -174,6 +176,10 @@ FBR_TEST(every_error_code_has_a_message_and_a_name)
     CHECK(strcmp(fbr_strerror(1000), "unknown error") == 0);
     CHECK(strcmp(fbr_err_name(-1000), "FBR_UNKNOWN") == 0);
     CHECK(strcmp(fbr_err_name(FBR_EINVAL), "FBR_EINVAL") == 0);
+    /* System errors from I/O carry errno's name and text. */
+    CHECK(strcmp(fbr_err_name(FBR_SYSERR(EPIPE)), "FBR_SYSERR(EPIPE)") == 0);
+    CHECK(strcmp(fbr_strerror(FBR_SYSERR(ECONNRESET)), "Connection reset by peer") == 0);
+    CHECK(strcmp(fbr_err_name(FBR_SYSERR(99999)), "FBR_UNKNOWN") == 0);
 }
 
 FBR_TEST(configuration_is_refused_once_fibers_exist)

@@ -61,7 +61,7 @@ typedef struct fbr_io fbr_io;
  * of the FBR_E* codes above), and back. */
 #define FBR_ESYS_BASE (-1000)
 #define FBR_SYSERR(errno_value) (FBR_ESYS_BASE - (errno_value))
-#define FBR_IS_SYSERR(code) ((code) <= FBR_ESYS_BASE)
+#define FBR_IS_SYSERR(code) ((code) < FBR_ESYS_BASE)
 #define FBR_SYSERR_ERRNO(code) (FBR_ESYS_BASE - (code))
 
 /* Adopts fd (closing it is now fbr_io_close's job) and makes it non-blocking.
