@@ -497,6 +497,23 @@ ssize_t fbr_io_recv(fbr_io *io, void *buf, size_t len, int flags, int64_t deadli
     return do_read(io, &a, deadline, "fbr_io_recv");
 }
 
+ssize_t fbr_io_try_read(fbr_io *io, void *buf, size_t len)
+{
+    if (buf == NULL && len)
+        return fbr__fail(FBR_EINVAL, "fbr_io_try_read: buf is NULL");
+    int rc = enter(io, "fbr_io_try_read");
+    if (rc != FBR_OK)
+        return rc;
+    ssize_t n;
+    do
+        n = read(io->fd, buf, len);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        n = would_block(errno) ? FBR_EAGAIN : sys_fail(errno, "fbr_io_try_read", io);
+    leave(io);
+    return n;
+}
+
 /* ---- writing ------------------------------------------------------------------ */
 
 static ssize_t write_all(struct fbr_io *io, const char *buf, size_t len, int flags, bool use_send, int64_t deadline,
@@ -539,6 +556,23 @@ ssize_t fbr_io_write(fbr_io *io, const void *buf, size_t len, int64_t deadline)
      * send with MSG_NOSIGNAL reports EPIPE instead. */
     bool is_socket = io != NULL && io->is_socket;
     return write_all(io, buf, len, 0, is_socket, deadline, "fbr_io_write");
+}
+
+ssize_t fbr_io_try_write(fbr_io *io, const void *buf, size_t len)
+{
+    if (buf == NULL && len)
+        return fbr__fail(FBR_EINVAL, "fbr_io_try_write: buf is NULL");
+    int rc = enter(io, "fbr_io_try_write");
+    if (rc != FBR_OK)
+        return rc;
+    ssize_t n;
+    do
+        n = io->is_socket ? send(io->fd, buf, len, MSG_NOSIGNAL) : write(io->fd, buf, len);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        n = would_block(errno) ? FBR_EAGAIN : sys_fail(errno, "fbr_io_try_write", io);
+    leave(io);
+    return n;
 }
 
 ssize_t fbr_io_send(fbr_io *io, const void *buf, size_t len, int flags, int64_t deadline)
@@ -712,7 +746,7 @@ int fbr_io_listen_tcp(fbr_io **out, const char *host, uint16_t port, int backlog
         return fbr__fail(FBR_EINVAL, "fbr_io_listen_tcp: out is NULL");
     *out = NULL;
     struct sockaddr_storage ss;
-    socklen_t len;
+    socklen_t len = 0;
     int rc = parse_address(host, port, &ss, &len, "fbr_io_listen_tcp");
     if (rc != FBR_OK)
         return rc;
@@ -743,7 +777,7 @@ int fbr_io_connect_tcp(fbr_io **out, const char *host, uint16_t port, int64_t de
     if (host == NULL)
         return fbr__fail(FBR_EINVAL, "fbr_io_connect_tcp: host is NULL");
     struct sockaddr_storage ss;
-    socklen_t len;
+    socklen_t len = 0;
     int rc = parse_address(host, port, &ss, &len, "fbr_io_connect_tcp");
     if (rc != FBR_OK)
         return rc;

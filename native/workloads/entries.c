@@ -10,6 +10,7 @@ void *fbrw__ping_pong(void *arg);
 void *fbrw__spawn_join(void *arg);
 void *fbrw__churn(void *arg);
 void *fbrw__overflow(void *arg);
+void *fbrw__serve(void *arg);
 
 FBRW_API void fbrw_entries(fbrw_entry_table *out)
 {
@@ -19,4 +20,5 @@ FBRW_API void fbrw_entries(fbrw_entry_table *out)
     out->spawn_join = fbrw__spawn_join;
     out->churn = fbrw__churn;
     out->overflow = fbrw__overflow;
+    out->serve = fbrw__serve;
 }

@@ -79,6 +79,28 @@ typedef struct fbrw_churn {
     uint64_t checksum; /* result: keeps the work from being optimised away */
 } fbrw_churn;
 
+/* A server: fbrw_serve accepts on `listener` and runs one fiber per
+ * connection (echo, or HTTP/1.1 with keep-alive answering every request with
+ * a fixed "Hello, World!"), until the listener is cancelled with
+ * fbr_io_cancel; then it cancels the connections still open, waits for their
+ * fibers and returns. Counters are updated as it goes (atomic). */
+struct live_conn;
+typedef struct fbrw_server {
+    fbr_io *listener;
+    int32_t http;             /* 1: HTTP/1.1, 0: echo */
+    int32_t reserved;
+    int64_t idle_timeout_ns;  /* a connection silent this long is closed; 0: never */
+    /* results */
+    int64_t connections;
+    int64_t requests;         /* HTTP requests answered, or echo reads */
+    int64_t bytes_in, bytes_out;
+    int64_t errors;           /* connections that failed for other reasons than the peer leaving */
+    /* the server's own */
+    fbr_mutex *conns_lock;
+    struct live_conn *conns;
+    fbr_waitgroup *handlers;
+} fbrw_server;
+
 typedef void *(*fbrw_body)(void *);
 
 typedef struct fbrw_entry_table {
@@ -88,6 +110,7 @@ typedef struct fbrw_entry_table {
     fbrw_body spawn_join;  /* fbrw_spawn_join * (must run in a scheduler) */
     fbrw_body churn;       /* fbrw_churn * */
     fbrw_body overflow;    /* ignored; recurses until it overflows its stack */
+    fbrw_body serve;       /* fbrw_server * (must run in a scheduler) */
 } fbrw_entry_table;
 
 FBRW_API void fbrw_entries(fbrw_entry_table *out);

@@ -1,5 +1,7 @@
 using System;
 using System.Globalization;
+using System.IO;
+using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Threading.Channels;
 
@@ -29,9 +31,13 @@ public static class FiberErrors
     }
 
     /// <summary>Maps a code to its exception; reads the calling thread's last C message, so call it right after the failed call.</summary>
-    internal static Exception Create(int code, string? objectName = null)
+    internal static Exception Create(int code, string? objectName = null, bool timeoutAsSocketError = false)
     {
         string message = LastMessage(code);
+        if (code < Interop.FBR_ESYS_BASE)
+            return Tagged(SystemError(Interop.FBR_ESYS_BASE - code, message), code);
+        if (timeoutAsSocketError && code == Interop.FBR_ETIMEDOUT)
+            return Tagged(new SocketException((int)SocketError.TimedOut, message), code);
 #pragma warning disable CA2201 // OutOfMemoryException is what .NET code expects when memory runs out
         Exception exception = code switch
         {
@@ -48,8 +54,46 @@ public static class FiberErrors
             _ => new FiberRuntimeException(message),
         };
 #pragma warning restore CA2201
+        return Tagged(exception, code);
+    }
+
+    private static Exception Tagged(Exception exception, int code)
+    {
         exception.Data[ErrorCodeKey] = code;
         return exception;
+    }
+
+    /// <summary>
+    /// A failed system call (FBR_SYSERR(errno)): socket errors as the <see cref="SocketException"/> that
+    /// System.Net.Sockets would throw, anything else as an <see cref="IOException"/> carrying the errno.
+    /// Linux errno values; the same on x86-64 and ARM64.
+    /// </summary>
+    private static Exception SystemError(int errno, string message)
+    {
+        SocketError? socketError = errno switch
+        {
+            104 => SocketError.ConnectionReset,      // ECONNRESET
+            32 => SocketError.Shutdown,              // EPIPE
+            111 => SocketError.ConnectionRefused,    // ECONNREFUSED
+            103 => SocketError.ConnectionAborted,    // ECONNABORTED
+            110 => SocketError.TimedOut,             // ETIMEDOUT
+            98 => SocketError.AddressAlreadyInUse,   // EADDRINUSE
+            99 => SocketError.AddressNotAvailable,   // EADDRNOTAVAIL
+            107 => SocketError.NotConnected,         // ENOTCONN
+            106 => SocketError.IsConnected,          // EISCONN
+            113 => SocketError.HostUnreachable,      // EHOSTUNREACH
+            101 => SocketError.NetworkUnreachable,   // ENETUNREACH
+            100 => SocketError.NetworkDown,          // ENETDOWN
+            24 or 23 => SocketError.TooManyOpenSockets, // EMFILE, ENFILE
+            13 => SocketError.AccessDenied,          // EACCES
+            88 => SocketError.NotSocket,             // ENOTSOCK
+            97 => SocketError.AddressFamilyNotSupported, // EAFNOSUPPORT
+            105 => SocketError.NoBufferSpaceAvailable,   // ENOBUFS
+            _ => null,
+        };
+        if (socketError is SocketError error)
+            return new SocketException((int)error, message);
+        return new IOException(message, errno);
     }
 
     private static string LastMessage(int code)

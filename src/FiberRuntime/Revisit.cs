@@ -14,6 +14,9 @@ internal readonly struct Revisit<T> where T : class
 
     public Revisit(T value) => _handle = GCHandle.Alloc(value);
 
+    /// <summary>The object, for use within one call that does not suspend; the handle stays.</summary>
+    public T Peek() => (T)_handle.Target!;
+
     public T Take()
     {
         var value = (T)_handle.Target!;

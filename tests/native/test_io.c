@@ -668,6 +668,12 @@ FBR_TEST(misuse_and_system_errors_are_reported)
     CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
     CHECK_OK(fbr_io_open(&io, sv[0]));
     CHECK(fcntl(sv[0], F_GETFL) & O_NONBLOCK);
+    /* The try forms never wait, and "would wait" leaves no message. */
+    char byte;
+    CHECK_EQ(fbr_io_try_read(io, &byte, 1), FBR_EAGAIN);
+    CHECK_EQ(fbr_io_try_write(io, "z", 1), 1);
+    CHECK_EQ(read(sv[1], &byte, 1), 1);
+    CHECK_EQ(byte, 'z');
     CHECK_EQ(fbr_io_wait(io, 0, 0), FBR_EINVAL);
     CHECK_EQ(fbr_io_wait(io, 8, 0), FBR_EINVAL);
     CHECK_EQ(fbr_io_local_port(io), FBR_EINVAL); /* not an IP socket */

@@ -131,6 +131,26 @@ static void *deep_recursion(void *arg)
     return (void *)(uintptr_t)recurse((uint64_t)(uintptr_t)arg);
 }
 
+/* fbr_io* (owned): echoes until the peer closes, then closes; returns the
+ * bytes echoed, or a negative error code. */
+static void *echo_socket(void *arg)
+{
+    fbr_io *conn = arg;
+    char buf[4096];
+    ssize_t n;
+    intptr_t total = 0;
+    while ((n = fbr_io_read(conn, buf, sizeof buf, FBR_NO_DEADLINE)) > 0) {
+        ssize_t w = fbr_io_write(conn, buf, (size_t)n, FBR_NO_DEADLINE);
+        if (w != n) {
+            n = w < 0 ? w : FBR_ESYSTEM;
+            break;
+        }
+        total += n;
+    }
+    fbr_io_close(conn);
+    return (void *)(n < 0 ? (intptr_t)n : total);
+}
+
 typedef struct fbrtest_entry_table {
     void *(*add_one)(void *);
     void *(*echo_plus_one)(void *);
@@ -142,6 +162,7 @@ typedef struct fbrtest_entry_table {
     void *(*deep_recursion)(void *);
     void *(*announce_then_wait_for_close)(void *);
     void *(*yield_n)(void *);
+    void *(*echo_socket)(void *);
 } fbrtest_entry_table;
 
 FBRTEST_API void fbrtest_entries(fbrtest_entry_table *out)
@@ -156,6 +177,7 @@ FBRTEST_API void fbrtest_entries(fbrtest_entry_table *out)
     out->deep_recursion = deep_recursion;
     out->announce_then_wait_for_close = announce_then_wait_for_close;
     out->yield_n = yield_n;
+    out->echo_socket = echo_socket;
 }
 
 /* The checksum deep_recursion(depth) returns, computed here without fibers. */

@@ -112,6 +112,14 @@ FBR_API ssize_t fbr_io_readv(fbr_io *io, const struct iovec *iov, int iovcnt, in
 /* recv(2) with flags (MSG_PEEK, ...). */
 FBR_API ssize_t fbr_io_recv(fbr_io *io, void *buf, size_t len, int flags, int64_t deadline);
 
+/* One read(2) or write(2)/send(2) that never waits: bytes moved, 0 at end of
+ * file (reads), or FBR_EAGAIN (without a message) when it would have had to
+ * wait. For callers that wait on their own, with fbr_io_wait (the C# binding:
+ * its buffers may move while a fiber waits, so it waits first and touches
+ * the buffer only in this call). Writes may be partial. */
+FBR_API ssize_t fbr_io_try_read(fbr_io *io, void *buf, size_t len);
+FBR_API ssize_t fbr_io_try_write(fbr_io *io, const void *buf, size_t len);
+
 /* Writes all len bytes, waiting for room as often as needed. Returns len, or
  * a negative code if nothing was written; if the failure (or the deadline)
  * comes after some bytes went out, returns that partial count, and the next
