@@ -1,6 +1,7 @@
 using System.CommandLine;
 using FiberRuntime.Cli;
 using FiberRuntime.Cli.Bench;
+using FiberRuntime.Cli.Serve;
 using FiberRuntime.Cli.Stress;
 using FiberRuntime.Cli.Tour;
 
@@ -12,6 +13,7 @@ root.Options.Add(Cli.WorkersOption);
 TourCommand.Attach(root);
 root.Subcommands.Add(StressCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
+root.Subcommands.Add(ServeCommand.Create());
 root.Subcommands.Add(GuardHitChild.Create());
 
 ParseResult parse = root.Parse(args);

@@ -22,6 +22,7 @@ internal static unsafe partial class Workloads
         public delegate* unmanaged<nint, nint> SpawnJoin;
         public delegate* unmanaged<nint, nint> Churn;
         public delegate* unmanaged<nint, nint> Overflow;
+        public delegate* unmanaged<nint, nint> Serve;
     }
 
     private static readonly EntryTable s_entries = Load();
@@ -48,6 +49,7 @@ internal static unsafe partial class Workloads
     public static delegate* unmanaged<nint, nint> SpawnJoin => s_entries.SpawnJoin;
     public static delegate* unmanaged<nint, nint> Churn => s_entries.Churn;
     public static delegate* unmanaged<nint, nint> Overflow => s_entries.Overflow;
+    public static delegate* unmanaged<nint, nint> Serve => s_entries.Serve;
 
     /// <summary>The dive's recursion on the calling thread's own stack; negative: corrupted frames.</summary>
     public static long DiveOnThread(long depth, ulong seed) => fbrw_dive_on_thread(depth, seed);
@@ -105,4 +107,22 @@ internal struct ChurnData
     public long Yields;
     public nint Done;
     public ulong Checksum;
+}
+
+/// <summary>fbrw_server: the native accept loop's input and its counters (updated atomically as it runs).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct ServerData
+{
+    public nint Listener;
+    public int Http;
+    public int Reserved;
+    public long IdleTimeoutNs;
+    public long Connections;
+    public long Requests;
+    public long BytesIn;
+    public long BytesOut;
+    public long Errors;
+    public nint ConnsLock;
+    public nint Conns;
+    public nint Handlers;
 }
