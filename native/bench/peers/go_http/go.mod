@@ -1,0 +1,3 @@
+module fiberrt.example/httppeer
+
+go 1.19
