@@ -36,7 +36,7 @@ $Packages = @{
     main  = @('cmake', 'make', 'gcc', 'libc6-dev', 'pkg-config')
     test  = @('cmake', 'make', 'gcc', 'libc6-dev', 'pkg-config', 'gdb', 'valgrind', 'qemu-user',
         'gcc-aarch64-linux-gnu', 'libc6-dev-arm64-cross', 'libclang1-14', 'clang-14', 'binutils', 'unzip', 'file', 'jq')
-    bench = @('cmake', 'make', 'gcc', 'g++', 'libc6-dev', 'pkg-config', 'libboost-context-dev', 'libboost-fiber-dev', 'golang-go')
+    bench = @('cmake', 'make', 'gcc', 'g++', 'libc6-dev', 'pkg-config', 'libboost-context-dev', 'libboost-fiber-dev', 'golang-go', 'wrk')
 }
 
 function Install-Missing([string]$Set) {
@@ -221,6 +221,11 @@ function Invoke-Bench {
     Assert-DotNet
     Say 'C# binding vs System.Threading.Channels and Tasks'
     Invoke-Checked 'dotnet' @('run', '-c', 'Release', '--project', (Join-Path $Root 'src/FiberRuntime.Bench'), "-p:FiberRuntimeNativeDir=$release/native/")
+    Say 'HTTP: fibers serve vs Go net/http and ASP.NET Core (wrk, 100 and 10,000 connections)'
+    $fibersOut = Join-Path $Root 'artifacts/fibers'
+    & dotnet publish (Join-Path $Root 'src/FiberRuntime.Cli') -c Release -r linux-x64 "-p:FibersNativeBuildDir=$release/" -o $fibersOut | Out-Null
+    if ($LASTEXITCODE -ne 0) { throw 'building the fibers tool failed' }
+    Invoke-Checked (Join-Path $Root 'native/bench/run_http_bench.sh') @((Join-Path $fibersOut 'fibers'), '--runs', '3')
 }
 
 # Options for the tour may come first: ./build.ps1 --fibers 100000

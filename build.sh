@@ -26,7 +26,7 @@ packages_for() {
     case "$1" in
         main) echo "cmake make gcc libc6-dev pkg-config" ;;
         test) echo "cmake make gcc libc6-dev pkg-config gdb valgrind qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross libclang1-14 clang-14 binutils unzip file jq" ;;
-        bench) echo "cmake make gcc g++ libc6-dev pkg-config libboost-context-dev libboost-fiber-dev golang-go" ;;
+        bench) echo "cmake make gcc g++ libc6-dev pkg-config libboost-context-dev libboost-fiber-dev golang-go wrk" ;;
     esac
 }
 
@@ -248,6 +248,10 @@ run_bench() {
     ensure_dotnet
     say "C# binding vs System.Threading.Channels and Tasks"
     dotnet run -c Release --project "$root/src/FiberRuntime.Bench" -p:FiberRuntimeNativeDir="$build_root/release/native/"
+    say "HTTP: fibers serve vs Go net/http and ASP.NET Core (wrk, 100 and 10,000 connections)"
+    dotnet publish "$root/src/FiberRuntime.Cli" -c Release -r linux-x64 -p:FibersNativeBuildDir="$build_root/release/" \
+        -o "$root/artifacts/fibers" >/dev/null
+    "$root/native/bench/run_http_bench.sh" "$root/artifacts/fibers/fibers" --runs 3
 }
 
 command=run

@@ -101,7 +101,7 @@ expect() {
 
 # ---- help, usage errors ------------------------------------------------------------------------
 
-for cmd in "" stress bench; do
+for cmd in "" stress bench serve; do
     if "$fibers" $cmd --help >"$out/help.out" 2>&1 && grep -q -- '--json' "$out/help.out"; then
         pass "help${cmd:+-$cmd}"
     else
@@ -173,6 +173,63 @@ if [ "$code" -eq 130 ] && grep -q 'corrupted' "$out/stress-int.out" && [ $((SECO
 else
     fail ctrl-c-stops-cleanly "exit $code after $((SECONDS - t)) s (want 130 with the table printed)"
 fi
+
+# ---- serve -------------------------------------------------------------------------------------
+
+# Starts `fibers serve` on a free port (its "listening on" line names it) and sets serve_pid/serve_port.
+start_server() { # <name> <serve args...>
+    local name=$1
+    shift
+    serve_port=
+    set -m
+    "$fibers" serve --port 0 --json "$@" >"$out/$name.out" 2>"$out/$name.err" &
+    serve_pid=$!
+    set +m
+    for _ in $(seq 300); do
+        serve_port=$(sed -n 's/^listening on [a-z:/]*127\.0\.0\.1:\([0-9]*\).*/\1/p' "$out/$name.err" 2>/dev/null)
+        [ -n "$serve_port" ] && return 0
+        kill -0 "$serve_pid" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+stop_server() { # <name>: SIGINT, then the exit code and JSON are checked by the caller
+    kill -INT "$serve_pid" 2>/dev/null
+    wait "$serve_pid"
+    echo $? >"$out/$1.status"
+}
+
+for handlers in native csharp; do
+    name=serve-http-$handlers
+    if ! start_server "$name" --handlers "$handlers"; then
+        fail "$name" "the server did not start: $(tail -3 "$out/$name.err")"
+        continue
+    fi
+    # Three requests on one keep-alive connection, the last asking to close: three answers, then EOF.
+    answers=$(timeout 10 bash -c '
+        exec 3<>"/dev/tcp/127.0.0.1/$1"
+        printf "GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /x HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n" >&3
+        cat <&3' _ "$serve_port" | grep -c 'Hello, World!')
+    [ "$answers" = 3 ] && pass "$name-keep-alive" || fail "$name-keep-alive" "got $answers answers, want 3 then the close"
+    stop_server "$name"
+    [ "$(status "$name")" -eq 130 ] && pass "$name-stops-on-ctrl-c" || fail "$name-stops-on-ctrl-c" "exit $(status "$name"), want 130"
+    expect "$name-counted" "$out/$name.out" ".command == \"serve\" and .handlers == \"$handlers\" and .connections == 1 and .requests == 3 and .errors == 0"
+
+    name=serve-echo-$handlers
+    if ! start_server "$name" --handlers "$handlers" --protocol echo; then
+        fail "$name" "the server did not start: $(tail -3 "$out/$name.err")"
+        continue
+    fi
+    message="echo-check-$RANDOM-$handlers"
+    echoed=$(timeout 10 bash -c '
+        exec 3<>"/dev/tcp/127.0.0.1/$1"
+        printf "%s" "$2" >&3
+        IFS= read -r -t 5 -N "${#2}" line <&3
+        printf "%s" "$line"' _ "$serve_port" "$message")
+    [ "$echoed" = "$message" ] && pass "$name" || fail "$name" "sent '$message', got '$echoed'"
+    stop_server "$name"
+    expect "$name-counted" "$out/$name.out" ".protocol == \"echo\" and .connections == 1 and .bytes_out == ${#message} and .errors == 0"
+done
 
 # ---- bench -------------------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ internal static class Program
         Console.WriteLine($"stack mode {Runtime.ActiveStackMode}, {scheduler.WorkerCount} workers");
         InProcessChecks.RunAll(report, scheduler);
         ManagedFiberChecks.RunAll(report);
+        SocketChecks.RunAll(report);
         report.Run("scheduler-dispose", scheduler.Dispose);
         ChildChecks.RunAll(report, jit);
 

@@ -85,7 +85,7 @@ internal static unsafe partial class NativeFibers
     }
 
     /// <summary>The fixtures, for spawning from safe code (async tests cannot be unsafe).</summary>
-    internal enum Entry { AddOne, EchoPlusOne, Produce, Consume, SleepMs, WaitForClose, WaitGroupDone, DeepRecursion, AnnounceThenWaitForClose }
+    internal enum Entry { AddOne, EchoPlusOne, Produce, Consume, SleepMs, WaitForClose, WaitGroupDone, DeepRecursion, AnnounceThenWaitForClose, EchoSocket }
 
     private static delegate* unmanaged<nint, nint> Of(Entry entry) => entry switch
     {
@@ -98,6 +98,7 @@ internal static unsafe partial class NativeFibers
         Entry.WaitGroupDone => WaitGroupDone,
         Entry.DeepRecursion => DeepRecursion,
         Entry.AnnounceThenWaitForClose => AnnounceThenWaitForClose,
+        Entry.EchoSocket => EchoSocket,
         _ => throw new System.ArgumentOutOfRangeException(nameof(entry)),
     };
 
