@@ -58,6 +58,16 @@ public sealed class Fiber
         FiberErrors.ThrowIfFailed(Interop.fbr_sleep_until(deadline));
     }
 
+    /// <summary>
+    /// Runs <paramref name="call"/>, which may block its thread (file I/O, DNS, a blocking library), without
+    /// stalling the worker: on a C# fiber it runs on one of the runtime's blocking-call threads while the
+    /// fiber parks, and its result or exception comes back here; elsewhere it simply runs. The call runs on
+    /// another thread: thread-local state is not the fiber's.
+    /// </summary>
+    /// <example><code>byte[] data = Fiber.RunBlocking(() =&gt; File.ReadAllBytes(path));</code></example>
+    [MaySuspend]
+    public static TResult RunBlocking<TResult>(Func<TResult> call) => BlockingCall.Run(call);
+
     /// <summary>Whether the caller is running as a C# fiber body.</summary>
     public static bool IsOnFiber => ManagedFibers.OnManagedFiber;
 

@@ -48,6 +48,9 @@ internal static partial class Interop
     [LibraryImport(Library, EntryPoint = "fbr_io_accept")]
     internal static unsafe partial int fbr_io_accept(nint listener, nint* io, void* address, uint* addressLength, long deadline);
 
+    [LibraryImport(Library, EntryPoint = "fbr_blocking_call")]
+    internal static unsafe partial int fbr_blocking_call(delegate* unmanaged<nint, nint> fn, nint argument, nint* result);
+
     [LibraryImport(Library, EntryPoint = "fbr_io_shutdown")]
     internal static partial int fbr_io_shutdown(nint io, int how);
 }
