@@ -216,6 +216,8 @@ function Invoke-Bench {
     }
     Say 'native core vs Boost.Context'
     Invoke-Checked (Join-Path $release 'native/bench/fbr_bench_core') $Rest
+    Say 'poller: epoll vs io_uring readiness notification'
+    Invoke-Checked (Join-Path $release 'native/bench/fbr_bench_poller') @()
     Say 'scheduler vs Go, Boost.Fiber and pthreads'
     Invoke-Checked (Join-Path $Root 'native/bench/run_sched_bench.sh') @($release, '--runs', '3')
     Assert-DotNet

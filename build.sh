@@ -243,6 +243,8 @@ run_bench() {
     configure_and_build "$build_root/release" -DCMAKE_BUILD_TYPE=Release -DFBR_BUILD_TESTS=OFF -DFBR_BUILD_BENCH=ON
     say "native core vs Boost.Context"
     "$build_root/release/native/bench/fbr_bench_core" "$@"
+    say "poller: epoll vs io_uring readiness notification"
+    "$build_root/release/native/bench/fbr_bench_poller"
     say "scheduler vs Go, Boost.Fiber and pthreads"
     "$root/native/bench/run_sched_bench.sh" "$build_root/release" --runs 3
     ensure_dotnet
