@@ -1,5 +1,7 @@
 using System;
 using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Threading;
 
 namespace FiberRuntime;
@@ -76,9 +78,15 @@ public sealed class ReceiveCase<T> : SelectCase where T : unmanaged
 }
 
 /// <summary>
-/// Go's <c>select</c> for C# threads: waits until one of several channel operations can proceed, performs
-/// exactly that one and returns its index. When several are ready, one is chosen uniformly at random.
+/// Go's <c>select</c>: waits until one of several channel operations can proceed, performs exactly that one
+/// and returns its index. When several are ready, one is chosen uniformly at random.
 /// </summary>
+/// <remarks>
+/// On a C# fiber, pass the cases as an array kept in the fiber's state (<c>ChannelSelect.Wait(s.Cases)</c>):
+/// a <c>params</c> span lives in an array on the caller's own frame, which the GC cannot update while the
+/// fiber waits. The array overloads copy the cases into native memory, and the fiber waits holding nothing
+/// managed. Cancellation tokens are for threads; fibers use the deadline overloads.
+/// </remarks>
 /// <example>
 /// <code>
 /// var results = SelectCase.Receive(resultChannel);
@@ -110,6 +118,23 @@ public static class ChannelSelect
     public static int Wait(CancellationToken cancellationToken, params ReadOnlySpan<SelectCase> cases)
         => Run(cases, Interop.FBR_NO_DEADLINE, 0, cancellationToken);
 
+    /// <summary>Blocks until one case proceeds; returns its index. The form for C# fibers (see the remarks).</summary>
+    [MaySuspend]
+    public static int Wait(SelectCase[] cases) => Wait(Timeout.InfiniteTimeSpan, cases);
+
+    /// <summary>Blocks until one case proceeds (its index) or <paramref name="timeout"/> passes (-1). The form for C# fibers.</summary>
+    [MaySuspend]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static int Wait(TimeSpan timeout, SelectCase[] cases)
+    {
+        ArgumentNullException.ThrowIfNull(cases);
+        long deadline = Runtime.DeadlineAfter(timeout, nameof(timeout));
+        if (!ManagedFibers.OnManagedFiber)
+            return Run(cases, deadline, 0, default);
+        nint block = PrepareNative(cases);
+        return WaitOnFiber(new Revisit<SelectCase[]>(cases), block, cases.Length, deadline);
+    }
+
     /// <summary>Performs a case that is ready now (its index), or returns -1 at once (Go's <c>default</c>).</summary>
     public static int TryNow(params ReadOnlySpan<SelectCase> cases)
         => Run(cases, Interop.FBR_NO_DEADLINE, Interop.FBR_SELECT_NONBLOCKING, default);
@@ -122,7 +147,9 @@ public static class ChannelSelect
         // The cases, their buffer and the cancellation live in this frame across the wait: safe on a thread,
         // not on a C# fiber whose frames the GC cannot see while it waits.
         if (ManagedFibers.OnManagedFiber && flags == 0)
-            throw new NotSupportedException("ChannelSelect.Wait is not available on C# fibers yet; use TryNow, or Receive/Send with deadlines");
+            throw new NotSupportedException(token.CanBeCanceled
+                ? "a C# fiber cannot wait with a CancellationToken; use ChannelSelect.Wait(TimeSpan, SelectCase[])"
+                : "on a C# fiber, pass the cases as a SelectCase[] kept in the fiber's state: ChannelSelect.Wait(state.Cases)");
         if (flags == 0)
             ManagedFibers.CheckMaySuspend();
         // Cancellation is one more case: an event channel that the token closes.
@@ -183,6 +210,76 @@ public static class ChannelSelect
             for (int i = 0; i < entered; i++)
                 cases[i].Exit();
             ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>
+    /// The native select's case array and value buffers in one native block, every channel referenced:
+    /// what a waiting fiber leaves behind instead of managed memory.
+    /// </summary>
+    private static unsafe nint PrepareNative(SelectCase[] cases)
+    {
+        if (cases.Length == 0 || cases.Length > MaxCases)
+            throw new ArgumentOutOfRangeException(nameof(cases), cases.Length, $"a select takes 1 to {MaxCases} cases");
+        ManagedFibers.CheckMaySuspend();
+        int header = (cases.Length * sizeof(Interop.fbr_select_case) + 15) & ~15;
+        int bytes = header;
+        foreach (SelectCase c in cases)
+        {
+            ArgumentNullException.ThrowIfNull(c, nameof(cases));
+            bytes += (c.Size + 15) & ~15;
+        }
+        byte* block = (byte*)NativeMemory.AllocZeroed((nuint)bytes);
+        var native = (Interop.fbr_select_case*)block;
+        byte* next = block + header;
+        int entered = 0;
+        try
+        {
+            for (; entered < cases.Length; entered++)
+            {
+                SelectCase c = cases[entered];
+                native[entered] = new Interop.fbr_select_case { chan = c.Enter(), op = c.Operation, elem = (nint)next };
+                c.Write(next);
+                next += (c.Size + 15) & ~15;
+            }
+        }
+        catch
+        {
+            for (int i = 0; i < entered; i++)
+                cases[i].Exit();
+            NativeMemory.Free(block);
+            throw;
+        }
+        return (nint)block;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static unsafe int WaitOnFiber(Revisit<SelectCase[]> self, nint block, int count, long deadline)
+    {
+        nuint chosen;
+        int rc = Interop.fbr_select((Interop.fbr_select_case*)block, (nuint)count, deadline, 0, &chosen);
+        return Finish(self.Take(), block, rc, chosen);
+    }
+
+    private static unsafe int Finish(SelectCase[] cases, nint block, int rc, nuint chosen)
+    {
+        var native = (Interop.fbr_select_case*)block;
+        try
+        {
+            if (rc == Interop.FBR_ETIMEDOUT)
+                return -1;
+            FiberErrors.ThrowIfFailed(rc);
+            SelectCase winner = cases[(int)chosen];
+            winner.ChannelClosed = native[chosen].result == Interop.FBR_ECLOSED;
+            if (!winner.ChannelClosed)
+                winner.Read((byte*)native[chosen].elem);
+            return (int)chosen;
+        }
+        finally
+        {
+            foreach (SelectCase c in cases)
+                c.Exit();
+            NativeMemory.Free((void*)block);
         }
     }
 }
