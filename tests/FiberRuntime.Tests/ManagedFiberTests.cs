@@ -187,17 +187,20 @@ public class ManagedFiberTests(bool verify)
     }
 
     [Test]
-    public void Thousands_of_allocating_fibers_survive_concurrent_compacting_GCs()
+    public void Thousands_of_allocating_fibers_survive_concurrent_compacting_GCs_for_millions_of_switches()
     {
-        // Smaller under emulation (arm64 runs under qemu here), where the full size takes 20 s.
+        // Smaller under emulation (arm64 runs under qemu here), where the full size takes minutes.
         bool emulated = RuntimeInformation.ProcessArchitecture == Architecture.Arm64;
-        int fibers = verify ? 40 : emulated ? 300 : 2000, items = verify ? 10 : 200;
+        int fibers = verify ? 40 : emulated ? 300 : 2000, items = verify ? 10 : emulated ? 200 : 1000;
+        const int producers = 4;
+        long total = (long)fibers * items;
         using var work = new Channel<long>(64);
         using var done = new WaitGroup();
         done.Add(fibers);
         var states = Enumerable.Range(0, fibers)
             .Select(_ => new Churning { Work = work, Done = done, Items = items })
             .ToList();
+        long runsBefore = _scheduler.GetStats().PerWorker.Sum(w => w.Runs);
         var spawned = states.Select(st => _scheduler.Spawn([MethodImpl(MethodImplOptions.AggressiveOptimization)] static (ref Churning s) =>
         {
             for (int i = 0; i < s.Items; i++)
@@ -220,18 +223,24 @@ public class ManagedFiberTests(bool verify)
             }
         });
         collector.Start();
-        long sent = 0;
-        for (long v = 0; v < (long)fibers * items; v++)
-        {
-            work.Send(v);
-            sent += v;
-        }
+        // Native fibers feed the channel: 0 .. total-1, split in ranges.
+        var pipes = Enumerable.Range(0, producers)
+            .Select(p => new NativeFibers.NativePipe(output: work.NativeHandle, count: total / producers, first: p * (total / producers)))
+            .ToList();
+        var feeders = pipes.Select(p => NativeFibers.Spawn(_scheduler, NativeFibers.Entry.Produce, p.Address)).ToList();
         done.Wait();
         stop.Cancel();
         collector.Join();
         spawned.ForEach(f => f.Join());
+        feeders.ForEach(f => f.Join());
+        pipes.ForEach(p => p.Dispose());
+        long switches = _scheduler.GetStats().PerWorker.Sum(w => w.Runs) - runsBefore;
+        long sent = total * (total - 1) / 2;
         long lengths = states.Sum(st => Enumerable.Range(0, st.Items).Sum(i => (long)(1 + i % 40)));
         Assert.That(states.Sum(st => st.Sum), Is.EqualTo(sent + lengths));
+        if (!verify && !emulated)
+            Assert.That(switches, Is.GreaterThan(2_000_000), "fiber runs (each a switch in and out) during the churn");
+        TestContext.Out.WriteLine($"{switches:N0} fiber runs with {fibers} C# fibers under forced compacting GCs");
     }
 
     private sealed class Box
