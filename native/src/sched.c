@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "sched_internal.h"
 #include "switch.h"
 #include "thread.h"
+#include "vmem.h"
 #include "wait.h"
 
 /* One round in this many looks at the global queue first, so that fibers
@@ -179,14 +181,18 @@ void fbr__sched_ready(struct fbr_fiber *f)
         fbr__cpu_relax();
     __atomic_store_n(&f->sched_state, FBR__RUNNABLE, __ATOMIC_RELEASE);
     struct fbr_sched *s = f->sched;
+    struct fbr__worker *w = fbr__worker_self();
+    bool outside = w == NULL || w->sched != s;
+    /* Once the fiber is queued it may run, finish and let the scheduler be
+     * destroyed while an outside waker is still waking a worker: shutdown
+     * waits for this count to drop (fbr_sched_destroy). */
+    if (outside)
+        __atomic_add_fetch(&s->outside_wakers, 1, __ATOMIC_SEQ_CST);
     if (f->home) {
         pinned_push(f->home, f);
-        if (f->home != fbr__worker_self())
+        if (f->home != w)
             wake_worker(f->home);
-        return;
-    }
-    struct fbr__worker *w = fbr__worker_self();
-    if (w && w->sched == s) {
+    } else if (!outside) {
         /* Run it next: what the running fiber just woke is what it will
          * most likely wait for. An earlier "next" moves to the ring, and
          * then there is enough work to share with an idle worker. */
@@ -195,10 +201,12 @@ void fbr__sched_ready(struct fbr_fiber *f)
             local_push(w, previous);
             wake_idle_worker(s);
         }
-        return;
+    } else {
+        global_push(s, f);
+        wake_idle_worker(s);
     }
-    global_push(s, f);
-    wake_idle_worker(s);
+    if (outside)
+        __atomic_sub_fetch(&s->outside_wakers, 1, __ATOMIC_RELEASE);
 }
 
 /* ---- finding work ------------------------------------------------------------ */
@@ -547,6 +555,16 @@ static void finish_fiber(struct fbr__worker *w, struct fbr_fiber *f)
     wake_shutdown_if_done(s);
 }
 
+static void report_stack_order(struct fbr__worker *w)
+{
+    static bool reported; /* atomic */
+    if (!__atomic_exchange_n(&reported, true, __ATOMIC_RELAXED))
+        fprintf(stderr,
+                "fiberrt: worker %u's stack lies below fiber stacks here, so hosted (C#) fibers cannot run "
+                "safely; they fail to start with FBR_ENOTSUP\n",
+                w->index);
+}
+
 static void run_fiber(struct fbr__worker *w, struct fbr_fiber *f)
 {
     if (f->stack == NULL) {
@@ -560,6 +578,14 @@ static void run_fiber(struct fbr__worker *w, struct fbr_fiber *f)
             return;
         }
         fbr__fiber_attach_stack(f, st, sched_fiber_entry);
+        if (f->hosted && (uintptr_t)st->top > w->stack_low) {
+            /* A host like CoreCLR takes frames above its thread's stack
+             * for garbage and crashes (see fbr__vm_reserve): refuse. */
+            report_stack_order(w);
+            f->start_error = FBR_ENOTSUP;
+            finish_fiber(w, f);
+            return;
+        }
         registry_add(&w->registry, f);
     }
     if (f->pinned && f->home == NULL)
@@ -624,6 +650,14 @@ static void *worker_main(void *arg)
         return NULL;
     }
     t->worker = w;
+    pthread_attr_t attr;
+    void *stack_low = NULL;
+    size_t stack_size = 0;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+        pthread_attr_getstack(&attr, &stack_low, &stack_size);
+        pthread_attr_destroy(&attr);
+    }
+    w->stack_low = (uintptr_t)stack_low;
     t->rng = 0x9E3779B97F4A7C15ull * (w->index + 1);
     w->thread_state = t;
     char name[16];
@@ -710,14 +744,40 @@ static unsigned online_cpus(void)
     return n > 0 ? (unsigned)n : 1;
 }
 
+/* Worker threads' stacks: the size glibc gives threads by default, placed
+ * above every fiber stack (see fbr__vm_worker_stack). */
+#define WORKER_STACK_SIZE ((size_t)8 << 20)
+
+static int start_worker_thread(struct fbr__worker *w)
+{
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    w->thread_stack = fbr__vm_worker_stack(WORKER_STACK_SIZE);
+    if (w->thread_stack)
+        pthread_attr_setstack(&attr, w->thread_stack, WORKER_STACK_SIZE);
+    int err = pthread_create(&w->thread, &attr, worker_main, w);
+    pthread_attr_destroy(&attr);
+    if (err != 0 && w->thread_stack) {
+        fbr__vm_worker_stack_free(w->thread_stack, WORKER_STACK_SIZE);
+        w->thread_stack = NULL;
+    }
+    return err;
+}
+
 static void stop_and_join_workers(struct fbr_sched *s)
 {
     __atomic_store_n(&s->exiting, true, __ATOMIC_RELEASE);
     for (unsigned i = 0; i < s->worker_count; i++)
         wake_token(&s->workers[i]);
-    for (unsigned i = 0; i < s->worker_count; i++)
-        if (s->workers[i].thread_started)
-            pthread_join(s->workers[i].thread, NULL);
+    for (unsigned i = 0; i < s->worker_count; i++) {
+        struct fbr__worker *w = &s->workers[i];
+        if (w->thread_started)
+            pthread_join(w->thread, NULL);
+        if (w->thread_stack) {
+            fbr__vm_worker_stack_free(w->thread_stack, WORKER_STACK_SIZE);
+            w->thread_stack = NULL;
+        }
+    }
     s->workers_joined = true;
 }
 
@@ -779,7 +839,7 @@ int fbr_sched_create(fbr_sched **out, const fbr_sched_options *opts)
     }
     for (unsigned i = 0; i < workers; i++) {
         struct fbr__worker *w = &s->workers[i];
-        int err = pthread_create(&w->thread, NULL, worker_main, w);
+        int err = start_worker_thread(w);
         if (err != 0) {
             stop_and_join_workers(s);
             free_scheduler(s);
@@ -1017,6 +1077,10 @@ int fbr_sched_destroy(fbr_sched *s)
         return fbr__fail(FBR_EINVAL, "fbr_sched_destroy: not a scheduler");
     if (!s->workers_joined)
         return fbr__fail(FBR_EBUSY, "the scheduler has not been shut down (call fbr_sched_shutdown first)");
+    /* A thread that readied a fiber (a blocking-call thread, a channel
+     * partner) may still be on its way out of fbr__sched_ready. */
+    while (__atomic_load_n(&s->outside_wakers, __ATOMIC_ACQUIRE))
+        sched_yield();
     free_scheduler(s);
     return FBR_OK;
 }

@@ -59,6 +59,8 @@ struct fbr__worker {
     unsigned index;
     pthread_t thread;
     bool thread_started;
+    void *thread_stack; /* ours (fbr__vm_worker_stack), or NULL: the system's */
+    uintptr_t stack_low; /* the worker thread's stack, lowest address */
     struct fbr__thread *thread_state;
 
     struct fbr_fiber *run_next; /* atomic; taken only by the owner */
@@ -122,6 +124,7 @@ struct fbr_sched {
     uint32_t spinning;   /* atomic: workers looking for work to steal */
 
     uint64_t spawned_outside;  /* atomic: by threads that are not its workers */
+    uint32_t outside_wakers;   /* atomic: threads inside fbr__sched_ready from outside */
     uint32_t live_generation;  /* futex: bumped when, shutting down, no fiber is left */
 
     /* Records moved between workers' caches in batches. */

@@ -107,20 +107,27 @@ int fbr__vm_fail(int err, const char *what, size_t bytes)
     return fbr__fail(FBR_ESYSTEM, "%s of %zu bytes failed: %s", what, bytes, strerror(err));
 }
 
-/* Where stack reservations are asked to go: low in the address space, under
- * every thread stack the system places near the top (below mmap_base), so
- * fiber stacks lie below their workers' stacks. CoreCLR assumes a managed
- * frame below the thread's stack base is on that thread's stack; a fiber
- * stack above it crashes the runtime (facts, section 4). The kernel takes a
- * hint only if the range is free and otherwise places the mapping as usual.
- * Sanitizers have their own memory layouts (ThreadSanitizer dies on a
- * mapping outside its application ranges), so they get no hint. */
+/* Where stack reservations are asked to go: from 16 TiB up, while worker
+ * threads get stacks from 64 TiB up (fbr__vm_worker_stack), so fiber stacks
+ * lie below their workers' stacks. CoreCLR assumes a managed frame below the
+ * thread's stack base is on that thread's stack; a fiber stack above it
+ * crashes the runtime (facts, section 4). The system's own thread stacks are
+ * not enough to rely on: natively they sit near the top of the address
+ * space, but under qemu-user they sit at a few hundred GiB, below 16 TiB
+ * (which crashed CoreCLR on arm64 whenever a C# fiber threw after a GC). The
+ * kernel takes a hint only if the range is free and otherwise places the
+ * mapping as usual. Sanitizers have their own memory layouts
+ * (ThreadSanitizer dies on a mapping outside its application ranges), so
+ * they get no hint. */
 #if defined(FBR__ASAN) || defined(FBR__TSAN) || UINTPTR_MAX <= 0xFFFFFFFFu
 #define STACK_HINT_START 0
+#define WORKER_STACK_HINT_START 0
 #else
-#define STACK_HINT_START ((uintptr_t)1 << 44) /* 16 TiB */
+#define STACK_HINT_START ((uintptr_t)1 << 44)        /* 16 TiB */
+#define WORKER_STACK_HINT_START ((uintptr_t)1 << 46) /* 64 TiB */
 #endif
-static uintptr_t next_stack_hint = STACK_HINT_START; /* atomic */
+static uintptr_t next_stack_hint = STACK_HINT_START;               /* atomic */
+static uintptr_t next_worker_stack_hint = WORKER_STACK_HINT_START; /* atomic */
 
 static void *stack_hint(size_t bytes)
 {
@@ -146,6 +153,32 @@ int fbr__vm_reserve(fbr_stack_mode mode, size_t bytes, void **out)
 void fbr__vm_release(void *base, size_t bytes)
 {
     munmap(base, bytes);
+}
+
+void *fbr__vm_worker_stack(size_t bytes)
+{
+    if (WORKER_STACK_HINT_START == 0)
+        return NULL;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t total = bytes + page;
+    void *hint = (void *)__atomic_fetch_add(&next_worker_stack_hint, total, __ATOMIC_RELAXED);
+    char *p = mmap(hint, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1,
+                   0);
+    if (p == MAP_FAILED)
+        return NULL;
+    if ((uintptr_t)p < __atomic_load_n(&next_stack_hint, __ATOMIC_RELAXED) || mprotect(p, page, PROT_NONE) != 0) {
+        /* Placed below the fiber stacks after all: no better than the
+         * system's stack, so let the thread have that. */
+        munmap(p, total);
+        return NULL;
+    }
+    return p + page;
+}
+
+void fbr__vm_worker_stack_free(void *stack, size_t bytes)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    munmap((char *)stack - page, bytes + page);
 }
 
 int fbr__vm_commit(fbr_stack_mode mode, void *addr, size_t bytes)

@@ -33,6 +33,13 @@ int fbr__vm_overcommit_policy(void);
 int fbr__vm_reserve(fbr_stack_mode mode, size_t bytes, void **out);
 void fbr__vm_release(void *base, size_t bytes);
 
+/* A stack for a scheduler's worker thread (usable bytes, with a guard page
+ * below), placed above every fiber stack reservation; NULL where placement
+ * cannot be chosen (sanitizer builds, 32-bit), and the thread then gets the
+ * system's usual stack. See fbr__vm_reserve for why the order matters. */
+void *fbr__vm_worker_stack(size_t bytes);
+void fbr__vm_worker_stack_free(void *stack, size_t bytes);
+
 /* Makes [addr, addr+bytes) accessible. Async-signal-safe: the growth handler
  * calls it. Returns 0 or the errno of the failing call. */
 int fbr__vm_commit(fbr_stack_mode mode, void *addr, size_t bytes);

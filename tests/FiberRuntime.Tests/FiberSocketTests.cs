@@ -30,16 +30,6 @@ public class FiberSocketTests(bool verify)
     // arm64 runs under qemu here, where every system call is emulated.
     private static int Connections => RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? 40 : 400;
 
-    /// <summary>
-    /// Under qemu-aarch64 CoreCLR crashes when a C# fiber throws after a GC ran during its suspension (see
-    /// ManagedFiberTests; a GC started by any thread counts). These tests end fiber waits with exceptions
-    /// while other threads allocate, so they are skipped there, visibly, in both modes.
-    /// </summary>
-    private static void SkipThrowAfterSuspendedGcOnArm64()
-    {
-        if (RuntimeInformation.ProcessArchitecture == Architecture.Arm64)
-            Assert.Ignore("arm64 (qemu): an exception thrown on a C# fiber after a GC during its suspension crashes CoreCLR");
-    }
 
     // ---- a C# echo server: one C# fiber per connection -------------------------------------------
 
@@ -126,7 +116,6 @@ public class FiberSocketTests(bool verify)
     [Test]
     public void Csharp_fiber_bodies_serve_hundreds_of_concurrent_connections()
     {
-        SkipThrowAfterSuspendedGcOnArm64();
         var server = new Server { Listener = FiberSocket.ListenTcp(IPAddress.Loopback, 0), Scheduler = _scheduler };
         int port = server.Listener.LocalPort;
         Fiber accepter = _scheduler.Spawn(AcceptLoop, server);
@@ -209,7 +198,6 @@ public class FiberSocketTests(bool verify)
     [Test]
     public void A_receive_times_out_on_a_fiber_and_on_a_thread_with_a_socket_exception()
     {
-        SkipThrowAfterSuspendedGcOnArm64();
         var (client, server) = ConnectedPair();
         var w = new Waiting { Socket = server, Timeout = TimeSpan.FromMilliseconds(50) };
         _scheduler.Spawn(ReceiveOnce, w).Join();
@@ -226,7 +214,6 @@ public class FiberSocketTests(bool verify)
     [Test]
     public void Cancel_and_dispose_end_a_fiber_waiting_in_receive()
     {
-        SkipThrowAfterSuspendedGcOnArm64();
         foreach (bool dispose in new[] { false, true })
         {
             var (client, server) = ConnectedPair();
@@ -314,7 +301,6 @@ public class FiberSocketTests(bool verify)
     [Test]
     public void The_span_overloads_are_refused_on_csharp_fibers()
     {
-        SkipThrowAfterSuspendedGcOnArm64(); // the refusal is an exception on a C# fiber, after earlier GCs
         var (client, server) = ConnectedPair();
         var state = new SpanMisuse { Socket = server };
         _scheduler.Spawn(ReceiveIntoSpan, state).Join();

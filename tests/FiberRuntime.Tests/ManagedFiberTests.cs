@@ -96,21 +96,10 @@ public class ManagedFiberTests(bool verify)
         public int Depth;
     }
 
-    /// <summary>
-    /// Under qemu-aarch64, CoreCLR crashes (SIGSEGV) when a C# fiber throws after a GC ran while it was
-    /// suspended; without that GC, and on x86-64 with it, throwing works. Not yet known whether arm64
-    /// hardware does the same: recorded on the issue, skipped visibly here.
-    /// </summary>
-    private void SkipThrowAfterSuspendedGcOnArm64()
-    {
-        if (verify && RuntimeInformation.ProcessArchitecture == Architecture.Arm64)
-            Assert.Ignore("arm64 (qemu): an exception thrown on a C# fiber after a GC during its suspension crashes CoreCLR");
-    }
 
     [Test]
     public void An_exception_caught_inside_the_body_stays_there()
     {
-        SkipThrowAfterSuspendedGcOnArm64();
         var state = new Failing();
         Fiber fiber = _scheduler.Spawn([MethodImpl(MethodImplOptions.AggressiveOptimization)] static (ref Failing s) =>
         {
@@ -132,7 +121,6 @@ public class ManagedFiberTests(bool verify)
     [Test]
     public void An_exception_that_escapes_the_body_is_rethrown_by_join_with_its_stack_trace()
     {
-        SkipThrowAfterSuspendedGcOnArm64();
         Fiber fiber = _scheduler.Spawn([MethodImpl(MethodImplOptions.AggressiveOptimization)] static (ref Failing s) =>
         {
             Fiber.Yield();
@@ -372,9 +360,6 @@ public class ManagedFiberTests(bool verify)
     [Test]
     public void A_params_span_select_on_a_managed_fiber_is_refused_with_the_array_form_named()
     {
-        // The refusal is an exception thrown on a C# fiber after earlier GCs: see SkipThrowAfterSuspendedGcOnArm64.
-        if (RuntimeInformation.ProcessArchitecture == Architecture.Arm64)
-            Assert.Ignore("arm64 (qemu): an exception thrown on a C# fiber after a GC during its suspension crashes CoreCLR");
         using var ch = new Channel<long>(1);
         var state = new SpanSelect { Case = SelectCase.Receive(ch) };
         _scheduler.Spawn([MethodImpl(MethodImplOptions.AggressiveOptimization)] static (ref SpanSelect s) =>
