@@ -700,6 +700,12 @@ int fbr_worker_resume(fbr_fiber *hosted)
     return FBR_OK;
 }
 
+int fbr_worker_hosted_current(void)
+{
+    struct fbr__thread *t = fbr__thread_peek();
+    return t != NULL && t->current != NULL && t->current->hosted;
+}
+
 /* Called on a fiber: hand control to the worker loop, which then does
  * `after` for us. */
 static void switch_to_loop(enum fbr__after_switch after, void (*release)(void *), void *arg)

@@ -18,11 +18,12 @@ namespace FiberRuntime;
 /// </summary>
 internal static unsafe class ManagedFibers
 {
-    /// <summary>The C# fiber this worker thread is running now, or 0 (a thread, or a native fiber).</summary>
-    [ThreadStatic]
-    private static nint t_running;
-
-    internal static bool OnManagedFiber => t_running != 0;
+    /// <summary>
+    /// Whether the caller is a C# fiber body (a hosted fiber), as the scheduler knows it: false on threads,
+    /// on native fibers, and in the completion callbacks a worker runs between fibers (where a thread-static
+    /// flag set around each resume would still say "on a fiber").
+    /// </summary>
+    internal static bool OnManagedFiber => Interop.fbr_worker_hosted_current() != 0;
 
     internal static delegate* unmanaged<nint, uint, void> WorkerMainPointer => &WorkerMain;
 
@@ -40,9 +41,7 @@ internal static unsafe class ManagedFibers
             nint hosted;
             while (Interop.fbr_worker_run(&hosted) == 1)
             {
-                t_running = hosted;
                 _ = Interop.fbr_worker_resume(hosted); // only fails for a fiber fbr_worker_run did not hand out
-                t_running = 0;
                 if (verify)
                     CollectWhileSuspended();
             }
@@ -127,7 +126,7 @@ internal static unsafe class ManagedFibers
     /// <summary>Throws when C# code is about to suspend a fiber it does not own.</summary>
     internal static void CheckMaySuspend()
     {
-        if (t_running != 0)
+        if (OnManagedFiber)
             return;
         if (Interop.fbr_fiber_self() != 0)
             throw new InvalidOperationException(

@@ -376,4 +376,30 @@ public class ManagedFiberTests(bool verify)
         }, state).Join();
         Assert.That(state.Refusal!.Message, Does.Contain("SelectCase[]"));
     }
+
+    private sealed class Completing
+    {
+        public Channel<long> Channel = null!;
+    }
+
+    [Test]
+    public async System.Threading.Tasks.Task A_continuation_run_by_a_worker_after_a_managed_fiber_is_not_on_a_fiber()
+    {
+        // The receive below completes when the C# fiber sends; with synchronous continuations the rest of
+        // this method then runs on the worker thread, between fibers, where nothing may suspend.
+        using var channel = new Channel<long>(0, new ChannelOptions { AllowSynchronousContinuations = true });
+        var state = new Completing { Channel = channel };
+        System.Threading.Tasks.ValueTask<long> pending = channel.ReceiveAsync();
+        Fiber sender = _scheduler.Spawn([MethodImpl(MethodImplOptions.AggressiveOptimization)] static (ref Completing s) =>
+        {
+            s.Channel.Send(42);
+        }, state);
+        long value = await pending;
+        bool onFiber = Fiber.IsOnFiber;
+        int worker = Fiber.CurrentWorker;
+        sender.Join();
+        Assert.That(value, Is.EqualTo(42));
+        Assert.That(onFiber, Is.False);
+        Assert.That(worker, Is.InRange(-1, 1));
+    }
 }

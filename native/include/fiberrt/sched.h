@@ -142,6 +142,11 @@ FBR_API int fbr_worker_run(fbr_fiber **hosted);
  * or finishes. FBR_EINVAL for anything else. */
 FBR_API int fbr_worker_resume(fbr_fiber *hosted);
 
+/* 1 if the caller runs on a hosted fiber, else 0 (threads, ordinary fibers,
+ * and a worker between fibers, where completion callbacks run). One
+ * thread-local read. */
+FBR_API int fbr_worker_hosted_current(void);
+
 /* The scheduler running the calling fiber, or NULL. */
 FBR_API fbr_sched *fbr_sched_current(void);
 

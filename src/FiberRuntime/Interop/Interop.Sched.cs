@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace FiberRuntime;
@@ -84,6 +85,11 @@ internal static partial class Interop
 
     [LibraryImport(Library, EntryPoint = "fbr_worker_resume")]
     internal static partial int fbr_worker_resume(nint hosted);
+
+    // One thread-local read in C: no GC transition needed (it neither blocks nor calls back).
+    [LibraryImport(Library, EntryPoint = "fbr_worker_hosted_current")]
+    [SuppressGCTransition]
+    internal static partial int fbr_worker_hosted_current();
 
     [LibraryImport(Library, EntryPoint = "fbr_sched_current")]
     internal static partial nint fbr_sched_current();
