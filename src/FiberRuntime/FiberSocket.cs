@@ -133,23 +133,24 @@ public sealed class FiberSocket : IDisposable
     /// <summary>Waits at most <paramref name="timeout"/> for the next connection.</summary>
     [MaySuspend]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public unsafe FiberSocket Accept(TimeSpan timeout)
+    public FiberSocket Accept(TimeSpan timeout)
     {
         long deadline = Runtime.DeadlineAfter(timeout, nameof(timeout));
         ManagedFibers.CheckMaySuspend();
-        nint io = AcceptCore(new Revisit<FiberSocket>(this), _handle.Enter(this), deadline, out int rc);
-        if (rc < 0)
-            throw Failure(rc);
-        return new FiberSocket(io);
+        // Nothing here may touch `this` after the wait: a C# fiber's frame is not updated if the GC moves it.
+        return AcceptCore(new Revisit<FiberSocket>(this), _handle.Enter(this), deadline);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static unsafe nint AcceptCore(Revisit<FiberSocket> self, nint listener, long deadline, out int rc)
+    private static unsafe FiberSocket AcceptCore(Revisit<FiberSocket> self, nint listener, long deadline)
     {
         nint io;
-        rc = Interop.fbr_io_accept(listener, &io, null, null, deadline);
-        self.Take()._handle.Exit();
-        return rc == Interop.FBR_OK ? io : 0;
+        int rc = Interop.fbr_io_accept(listener, &io, null, null, deadline);
+        FiberSocket socket = self.Take();
+        socket._handle.Exit();
+        if (rc < 0)
+            throw socket.Failure(rc);
+        return new FiberSocket(io);
     }
 
     // ---- receiving --------------------------------------------------------------------------------
