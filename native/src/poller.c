@@ -110,9 +110,17 @@ int fbr__poller_poll(struct fbr_sched *s, int64_t deadline)
     fbr__wait_node *claimed = NULL;
     for (int i = 0; i < n; i++) {
         if (events[i].data.u64 == WAKE_DATA) {
-            uint64_t count;
-            ssize_t r = read(p->wake_fd, &count, sizeof count);
-            (void)r;
+            /* Only the worker blocked here (or about to block) may take
+             * the wake-up: a busy worker's quick look that drained it would
+             * leave the sleeper in epoll_wait with its pinned fibers queued
+             * and nobody to run them (seen: C# connection fibers that never
+             * woke). Left in place, the level-triggered eventfd reaches the
+             * sleeper. */
+            if (deadline != 0) {
+                uint64_t count;
+                ssize_t r = read(p->wake_fd, &count, sizeof count);
+                (void)r;
+            }
             continue;
         }
         int ready = 0;

@@ -118,7 +118,9 @@ internal static class ServeCommand
         double seconds = clock.ElapsedNs / 1e9;
 
         listener.Cancel();
-        accepter.Join();
+        while (!accepter.TryJoin(TimeSpan.FromSeconds(1), out _))
+            Console.Error.WriteLine(server is null ? "stopping: waiting for connections to end"
+                                                   : $"stopping: {server.OpenConnections} connections open, {server.RunningHandlers} fibers running");
         server?.Dispose();
         ServerCounters counts = managed ? server!.Counters : new ServerCounters
         {
