@@ -424,6 +424,18 @@ static bool would_block(int err)
     return err == EAGAIN || err == EWOULDBLOCK;
 }
 
+/* After a system call on io failed with err: 0 to try it again (interrupted,
+ * or the wait for `events` ended), else the code to return. */
+static int retry_after(struct fbr_io *io, int err, int events, int64_t deadline, const char *what)
+{
+    if (err == EINTR)
+        return 0;
+    if (!would_block(err))
+        return sys_fail(err, what, io);
+    int w = wait_for(io, events, deadline, what);
+    return w < 0 ? w : 0;
+}
+
 /* ---- reading ------------------------------------------------------------------ */
 
 enum read_kind { READ_PLAIN, READ_VECTOR, READ_RECV };
@@ -452,22 +464,7 @@ static ssize_t do_read(struct fbr_io *io, const struct read_args *a, int64_t dea
     if (rc != FBR_OK)
         return rc;
     ssize_t n;
-    for (;;) {
-        n = read_once(io, a);
-        if (n >= 0)
-            break;
-        int err = errno;
-        if (err == EINTR)
-            continue;
-        if (!would_block(err)) {
-            n = sys_fail(err, what, io);
-            break;
-        }
-        int w = wait_for(io, FBR_IO_READABLE, deadline, what);
-        if (w < 0) {
-            n = w;
-            break;
-        }
+    while ((n = read_once(io, a)) < 0 && (n = retry_after(io, errno, FBR_IO_READABLE, deadline, what)) == 0) {
     }
     leave(io);
     return n;
@@ -529,22 +526,10 @@ static ssize_t write_all(struct fbr_io *io, const char *buf, size_t len, int fla
     while (done < len) {
         ssize_t n = use_send ? send(io->fd, buf + done, len - done, flags | MSG_NOSIGNAL)
                              : write(io->fd, buf + done, len - done);
-        if (n >= 0) {
+        if (n >= 0)
             done += (size_t)n;
-            continue;
-        }
-        int err = errno;
-        if (err == EINTR)
-            continue;
-        if (!would_block(err)) {
-            failure = sys_fail(err, what, io);
+        else if ((failure = retry_after(io, errno, FBR_IO_WRITABLE, deadline, what)) < 0)
             break;
-        }
-        int w = wait_for(io, FBR_IO_WRITABLE, deadline, what);
-        if (w < 0) {
-            failure = w;
-            break;
-        }
     }
     leave(io);
     return done > 0 || failure == 0 ? (ssize_t)done : failure;
@@ -595,20 +580,8 @@ ssize_t fbr_io_writev(fbr_io *io, const struct iovec *iov, int iovcnt, int64_t d
         } else {
             n = writev(io->fd, iov, iovcnt);
         }
-        if (n >= 0)
+        if (n >= 0 || (n = retry_after(io, errno, FBR_IO_WRITABLE, deadline, "fbr_io_writev")) < 0)
             break;
-        int err = errno;
-        if (err == EINTR)
-            continue;
-        if (!would_block(err)) {
-            n = sys_fail(err, "fbr_io_writev", io);
-            break;
-        }
-        int w = wait_for(io, FBR_IO_WRITABLE, deadline, "fbr_io_writev");
-        if (w < 0) {
-            n = w;
-            break;
-        }
     }
     leave(io);
     return n;
