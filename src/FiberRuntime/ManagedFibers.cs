@@ -37,19 +37,25 @@ internal static unsafe class ManagedFibers
     {
         try
         {
-            bool verify = (context & VerifyFlag) != 0;
-            nint hosted;
-            while (Interop.fbr_worker_run(&hosted) == 1)
-            {
-                _ = Interop.fbr_worker_resume(hosted); // only fails for a fiber fbr_worker_run did not hand out
-                if (verify)
-                    CollectWhileSuspended();
-            }
+            RunWorkerLoop(context);
         }
         catch (Exception e)
         {
             // Nothing may unwind into the native loop; a broken worker loop is not recoverable.
             Environment.FailFast($"FiberRuntime worker {workerIndex} failed", e);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void RunWorkerLoop(nint context)
+    {
+        bool verify = (context & VerifyFlag) != 0;
+        nint hosted;
+        while (Interop.fbr_worker_run(&hosted) == 1)
+        {
+            _ = Interop.fbr_worker_resume(hosted); // only fails for a fiber fbr_worker_run did not hand out
+            if (verify)
+                CollectWhileSuspended();
         }
     }
 
