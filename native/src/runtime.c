@@ -19,7 +19,7 @@ struct fbr__settings fbr__settings;
 
 #define DEFAULT_GUARD_SIZE ((size_t)64 << 10)
 #define DEFAULT_KEEP_COMMITTED ((size_t)64 << 10)
-#define DEFAULT_MAX_CACHED 4096
+#define DEFAULT_MAX_CACHED 65536
 /* Sizes past these are mistakes, not wishes. */
 #define GUARD_SIZE_LIMIT ((size_t)64 << 20)
 #define MAX_CACHED_LIMIT ((size_t)1 << 24)

@@ -316,6 +316,24 @@ int fbr__stack_acquire(size_t limit, size_t initial, fbr__stack **out)
     return FBR_OK;
 }
 
+/*
+ * A burst of fibers (skynet peaks near 30,000 live) used to overflow a
+ * 4,096-stack cache, and every stack past it gave all its memory back and
+ * took it again for the next fiber: two madvise calls and a fresh page
+ * fault or two per fiber, about a quarter of skynet's time. The cache is
+ * deep now (pool_max_cached, default 65,536), but only the first HOT_CACHED
+ * stacks keep pool_keep_committed; the rest keep what a fiber that never
+ * grew had (the default initial commit), which costs no system call for
+ * such fibers and bounds what a burst of deep stacks leaves resident.
+ */
+#define HOT_CACHED 4096
+
+static size_t cold_keep(void)
+{
+    return fbr__settings.keep_committed < FBR_STACK_DEFAULT_INITIAL ? fbr__settings.keep_committed
+                                                                    : FBR_STACK_DEFAULT_INITIAL;
+}
+
 void fbr__stack_release(fbr__stack *st)
 {
     struct fbr__slab *slab = st->slab;
@@ -325,7 +343,7 @@ void fbr__stack_release(fbr__stack *st)
     if (c && c->cached_count < fbr__settings.max_cached) {
         /* Keep the hot top of the stack for the next fiber. If giving the
          * rest back fails the stack simply stays more committed. */
-        (void)decommit_below(st, fbr__settings.keep_committed);
+        (void)decommit_below(st, c->cached_count < HOT_CACHED ? fbr__settings.keep_committed : cold_keep());
         st->next = c->cached;
         c->cached = st;
         c->cached_count++;

@@ -27,7 +27,7 @@ public sealed record RuntimeOptions
     /// <summary>Committed bytes a pooled stack keeps for its next fiber (default 64 KiB).</summary>
     public long PoolKeepCommitted { get; init; }
 
-    /// <summary>Freed stacks kept ready per stack size (default 4096).</summary>
+    /// <summary>Freed stacks kept ready per stack size (default 65536; past the first 4096 each keeps at most 16 KiB).</summary>
     public long PoolMaxCached { get; init; }
 }
 

@@ -181,6 +181,46 @@ FBR_TEST(a_full_pool_gives_all_memory_back)
         CHECK_OK(fbr_fiber_destroy(fibers[i]));
 }
 
+/* The pool keeps a burst's stacks for the next burst (no system calls per
+ * fiber), but past its first 4096 each keeps only 16 KiB committed. */
+FBR_TEST(past_4096_cached_stacks_each_keeps_only_16_KiB)
+{
+    fbr_runtime_config cfg = {.pool_keep_committed = 32 << 10};
+    CHECK_OK(fbr_runtime_configure(&cfg));
+    fbr_fiber_options opts = {.stack_max = 1 << 20, .stack_initial = 8 << 10};
+    enum { HOT = 4096, COLD = 64, FIBERS = HOT + COLD };
+    static fbr_fiber *fibers[FIBERS];
+    static struct dive dives[FIBERS];
+    CHECK_OK(fbr_runtime_init());
+    fbr_runtime_stats before, after;
+    CHECK_OK(fbr_runtime_stats_get(&before));
+    for (int i = 0; i < FIBERS; i++) {
+        dives[i] = (struct dive){.depth = 20}; /* grows 8 -> 16 -> 32 KiB */
+        CHECK_OK(fbr_fiber_create(&fibers[i], dive, &dives[i], &opts));
+    }
+    for (int i = 0; i < FIBERS; i++) {
+        CHECK_EQ(fbr_fiber_resume(fibers[i], NULL, NULL), FBR_FINISHED);
+        CHECK_EQ(dives[i].at_bottom.committed, 32 << 10);
+    }
+    CHECK_OK(fbr_runtime_stats_get(&after));
+    CHECK_EQ(after.stacks_in_use, before.stacks_in_use);
+    CHECK_EQ(after.stacks_cached, before.stacks_cached + FIBERS);
+    CHECK_EQ(after.bytes_committed - before.bytes_committed, (uint64_t)HOT * (32 << 10) + (uint64_t)COLD * (16 << 10));
+    /* The next burst takes them back without growing the reservation. */
+    for (int i = 0; i < FIBERS; i++) {
+        CHECK_OK(fbr_fiber_destroy(fibers[i]));
+        CHECK_OK(fbr_fiber_create(&fibers[i], dive, &dives[i], &opts));
+    }
+    fbr_runtime_stats again;
+    CHECK_OK(fbr_runtime_stats_get(&again));
+    CHECK_EQ(again.stacks_cached, before.stacks_cached);
+    CHECK_EQ(again.bytes_reserved, after.bytes_reserved);
+    for (int i = 0; i < FIBERS; i++) {
+        CHECK_EQ(fbr_fiber_resume(fibers[i], NULL, NULL), FBR_FINISHED);
+        CHECK_OK(fbr_fiber_destroy(fibers[i]));
+    }
+}
+
 /* 60 KiB frames, each checked after the recursion returns so the compiler
  * cannot turn the recursion into a loop; stack probes touch every page. */
 static size_t touch_deep(size_t bytes)

@@ -63,7 +63,10 @@ typedef struct fbr_runtime_config {
      * system. Default 64 KiB. */
     size_t pool_keep_committed;
     /* How many freed stacks the pool keeps ready, per stack size; further
-     * freed stacks give back all their memory. Default 4096. */
+     * freed stacks give back all their memory. Default 65536. Past the
+     * first 4096, a cached stack keeps at most 16 KiB (what a fiber that
+     * never grew committed), so a burst of deep fibers does not stay
+     * resident. */
     size_t pool_max_cached;
 } fbr_runtime_config;
 
