@@ -67,6 +67,7 @@ struct fbr_fiber {
     struct fbr_fiber *registry_prev, *registry_next;
     fbr__lock join_lock;
     int join_mode;                 /* enum fbr__join_mode, under join_lock */
+    bool spawned_detached;         /* no handle was ever given out */
     struct fbr__wait *joiner;      /* under join_lock */
 };
 

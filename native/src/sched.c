@@ -196,7 +196,8 @@ void fbr__sched_ready(struct fbr_fiber *f)
         /* Run it next: what the running fiber just woke is what it will
          * most likely wait for. An earlier "next" moves to the ring, and
          * then there is enough work to share with an idle worker. */
-        struct fbr_fiber *previous = __atomic_exchange_n(&w->run_next, f, __ATOMIC_ACQ_REL);
+        struct fbr_fiber *previous = __atomic_load_n(&w->run_next, __ATOMIC_RELAXED);
+        __atomic_store_n(&w->run_next, f, __ATOMIC_RELAXED);
         if (previous) {
             local_push(w, previous);
             wake_idle_worker(s);
@@ -354,8 +355,10 @@ static struct fbr_fiber *find_runnable(struct fbr__worker *w)
             return f;
         if (w->tick % POLL_TICK == 0)
             (void)poll_if_due(w);
-        if ((f = __atomic_exchange_n(&w->run_next, NULL, __ATOMIC_ACQ_REL)))
+        if ((f = __atomic_load_n(&w->run_next, __ATOMIC_RELAXED))) {
+            __atomic_store_n(&w->run_next, NULL, __ATOMIC_RELAXED);
             return f;
+        }
         if ((f = pinned_take(w)))
             return f;
         if ((f = fbr__runq_pop(&w->runq)))
@@ -534,15 +537,22 @@ static void finish_fiber(struct fbr__worker *w, struct fbr_fiber *f)
     /* Counted before anyone can learn of the end (a joiner reading figures). */
     __atomic_store_n(&w->finished_here, w->finished_here + 1, __ATOMIC_SEQ_CST);
 
-    fbr__lock_acquire(&f->join_lock);
-    __atomic_store_n(&f->state, FBR_FIBER_FINISHED, __ATOMIC_RELAXED);
-    __atomic_store_n(&f->sched_state, FBR__DONE, __ATOMIC_RELEASE);
-    bool free_it = f->join_mode == FBR__DETACHED;
+    bool free_it = f->spawned_detached;
     fbr__wait *joiner = NULL;
-    if (f->joiner && fbr__wait_claim(f->joiner, 1))
-        joiner = f->joiner;
-    f->joiner = NULL;
-    fbr__lock_release(&f->join_lock);
+    if (free_it) {
+        /* Nobody was ever given this record: no joiner, no lock needed. */
+        __atomic_store_n(&f->state, FBR_FIBER_FINISHED, __ATOMIC_RELAXED);
+        __atomic_store_n(&f->sched_state, FBR__DONE, __ATOMIC_RELEASE);
+    } else {
+        fbr__lock_acquire(&f->join_lock);
+        __atomic_store_n(&f->state, FBR_FIBER_FINISHED, __ATOMIC_RELAXED);
+        __atomic_store_n(&f->sched_state, FBR__DONE, __ATOMIC_RELEASE);
+        free_it = f->join_mode == FBR__DETACHED;
+        if (f->joiner && fbr__wait_claim(f->joiner, 1))
+            joiner = f->joiner;
+        f->joiner = NULL;
+        fbr__lock_release(&f->join_lock);
+    }
     /* From here the record may already belong to the joiner. */
     if (joiner)
         fbr__wait_complete(joiner);
@@ -819,7 +829,12 @@ int fbr_sched_create(fbr_sched **out, const fbr_sched_options *opts)
     struct fbr_sched *s = calloc(1, sizeof *s);
     if (s == NULL)
         return fbr__fail(FBR_ENOMEM, "out of memory for a scheduler");
-    s->workers = calloc(workers, sizeof *s->workers);
+    /* Aligned so that one worker's hot fields never share a cache line
+     * with the next one's (the struct's alignment says how far). */
+    void *worker_block = NULL;
+    if (posix_memalign(&worker_block, _Alignof(struct fbr__worker), workers * sizeof *s->workers) == 0)
+        memset(worker_block, 0, workers * sizeof *s->workers);
+    s->workers = worker_block;
     s->idle = calloc(workers, sizeof *s->idle);
     if (s->workers == NULL || s->idle == NULL) {
         free(s->workers);
@@ -884,9 +899,12 @@ int fbr_spawn(fbr_sched *s, fbr_fiber **out, fbr_fiber_fn fn, void *arg, const f
     f->pinned = hosted || (opts && opts->pinned);
     f->hosted = hosted;
     f->join_mode = out ? FBR__JOINABLE : FBR__DETACHED;
+    f->spawned_detached = out == NULL;
     f->join_lock = (fbr__lock)FBR__LOCK_INIT;
     if (from_inside) {
-        __atomic_store_n(&w->spawned_here, w->spawned_here + 1, __ATOMIC_SEQ_CST);
+        /* Release is enough: whoever counts this fiber's end (acquire) then
+         * sees its spawn counted too (live_fibers never undercounts). */
+        __atomic_store_n(&w->spawned_here, w->spawned_here + 1, __ATOMIC_RELEASE);
     } else {
         __atomic_add_fetch(&s->spawned_outside, 1, __ATOMIC_SEQ_CST);
         if (__atomic_load_n(&s->stopping, __ATOMIC_SEQ_CST)) {

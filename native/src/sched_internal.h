@@ -54,8 +54,11 @@ enum fbr__after_switch {
     FBR__AFTER_FINISH
 };
 
+/* Two cache lines: what adjacent-line prefetching pulls in together. */
+#define FBR__WORKER_ALIGN 128
+
 struct fbr__worker {
-    struct fbr_sched *sched;
+    _Alignas(FBR__WORKER_ALIGN) struct fbr_sched *sched;
     unsigned index;
     pthread_t thread;
     bool thread_started;
@@ -63,7 +66,7 @@ struct fbr__worker {
     uintptr_t stack_low; /* the worker thread's stack, lowest address */
     struct fbr__thread *thread_state;
 
-    struct fbr_fiber *run_next; /* atomic; taken only by the owner */
+    struct fbr_fiber *run_next; /* written only by the owner (read by stats) */
     struct fbr__runq runq;
     fbr__lock pinned_lock;
     struct fbr__fiber_list pinned;

@@ -161,8 +161,9 @@ static int extend_window(fbr__stack *st, char *want)
     return 0;
 }
 
-/* Commits [want, commit_low). Async-signal-safe. Returns 0 or errno. */
-static int commit_down_to(fbr__stack *st, char *want)
+/* Commits [want, commit_low). Async-signal-safe (`in_handler` says where
+ * the commit is counted). Returns 0 or errno. */
+static int commit_down_to(fbr__stack *st, char *want, bool in_handler)
 {
     char *committed_low = st->commit_low;
     /* In the reserve nothing needs doing: it is read-write already. */
@@ -174,7 +175,10 @@ static int commit_down_to(fbr__stack *st, char *want)
     }
     if (windowed() && st->marked_low > want)
         st->marked_low = want;
-    FBR__COUNT_ADD(bytes_committed, committed_low - want);
+    if (in_handler)
+        FBR__COUNT_IN_HANDLER(bytes_committed, committed_low - want);
+    else
+        FBR__COUNT_ADD(bytes_committed, committed_low - want);
     __atomic_store_n(&st->commit_low, want, __ATOMIC_RELAXED);
     return 0;
 }
@@ -185,7 +189,7 @@ static int ensure_committed(fbr__stack *st, size_t bytes)
     char *want = st->top - bytes;
     if (want >= st->commit_low)
         return FBR_OK;
-    int err = commit_down_to(st, want);
+    int err = commit_down_to(st, want, false);
     if (err != 0)
         return fbr__vm_fail(err, "committing stack memory", (size_t)(st->commit_low - want));
     if (windowed())
@@ -409,19 +413,19 @@ fbr__fault_outcome fbr__stack_fault(fbr__stack *st, const char *addr, const char
         if (live_page < st->marked_low)
             st->reserve_touched = true;
     }
-    int err = commit_down_to(st, target);
+    int err = commit_down_to(st, target, true);
     if (err == ENOMEM && target < fault_page) {
         /* Doubling asked for more than the system will give: take only what
          * this access needs. */
         target = fault_page;
-        err = commit_down_to(st, target);
+        err = commit_down_to(st, target, true);
     }
     if (err != 0)
         return FBR__FAULT_NO_MEMORY;
     if (windowed())
         (void)extend_window(st, window_low(st, target));
     __atomic_store_n(&st->growth_faults, st->growth_faults + 1, __ATOMIC_RELAXED);
-    FBR__COUNT_ADD(growth_faults, 1);
+    FBR__COUNT_IN_HANDLER(growth_faults, 1);
     return FBR__FAULT_GROWN;
 }
 

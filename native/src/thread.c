@@ -24,7 +24,7 @@ static struct fbr__thread *registered;
 static struct fbr__counters retired;
 /* For threads without fiber state (a plain thread creating a fiber before
  * its state exists is the only case). */
-static struct fbr__counters shared_counters;
+static struct fbr__counters shared_counters = {.shared = true};
 
 #define FBR__COUNTER_FIELDS(X)                                                                     \
     X(stacks_in_use) X(stacks_cached) X(bytes_reserved) X(bytes_committed) X(growth_faults)          \
@@ -43,14 +43,22 @@ struct fbr__counters *fbr__counters_here(void)
     return t ? &t->counters : &shared_counters;
 }
 
+struct fbr__counters *fbr__handler_counters_here(void)
+{
+    struct fbr__thread *t = tls_thread;
+    return t ? &t->handler_counters : &shared_counters;
+}
+
 void fbr__counters_sum(struct fbr__counters *out)
 {
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&registered_lock);
     add_counters(out, &retired);
     add_counters(out, &shared_counters);
-    for (struct fbr__thread *t = registered; t; t = t->next_registered)
+    for (struct fbr__thread *t = registered; t; t = t->next_registered) {
         add_counters(out, &t->counters);
+        add_counters(out, &t->handler_counters);
+    }
     pthread_mutex_unlock(&registered_lock);
 }
 static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
@@ -71,6 +79,7 @@ static void thread_exit(void *value)
     fbr__sanitizer_thread_exit(t);
     pthread_mutex_lock(&registered_lock);
     add_counters(&retired, &t->counters);
+    add_counters(&retired, &t->handler_counters);
     if (t->prev_registered)
         t->prev_registered->next_registered = t->next_registered;
     else

@@ -18,9 +18,11 @@ struct fbr__thread {
     struct fbr_fiber *current;
     struct fbr__worker *worker; /* set on a scheduler's worker threads */
     uint64_t rng;               /* per-thread random state (select, stealing) */
+    uint64_t next_fiber_id, fiber_id_end; /* this thread's block of fiber ids */
     void *altstack;        /* ours to free, or NULL if the thread had one */
     size_t altstack_size;
-    struct fbr__counters counters;
+    struct fbr__counters counters;         /* this thread's updates */
+    struct fbr__counters handler_counters; /* its fault handler's updates */
     struct fbr__thread *next_registered, *prev_registered; /* all threads' counters */
 };
 
