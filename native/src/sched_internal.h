@@ -87,7 +87,10 @@ struct fbr__worker {
     /* The hosted fiber fbr_worker_run handed out and fbr_worker_resume may
      * run (owner only). */
     struct fbr_fiber *handed_out;
-    /* Set by a fiber right before it switches back to the loop. */
+    /* Set by a fiber right before it switches back to the loop, or to the
+     * fiber it hands the worker to (which then does `after` for it). */
+    struct fbr_fiber *switched_out;
+    bool handoff_pending;
     enum fbr__after_switch after;
     void (*after_release)(void *);
     void *after_arg;
