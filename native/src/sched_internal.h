@@ -5,9 +5,11 @@
  * Each worker runs a loop on its OS thread's own stack and switches into
  * fibers from there; a fiber that yields, parks or finishes switches back
  * to that loop, which then acts on the fiber's behalf (re-queues it, marks
- * it waiting and releases the lock it parked under, frees its stack). That
- * round trip costs two switches instead of one, and buys the guarantee that
- * nobody resumes a fiber whose registers are still being saved.
+ * it waiting and releases the lock it parked under, frees its stack): so
+ * nobody can resume a fiber whose registers are still being saved. When the
+ * loop would only switch on to the fiber that was just woken (run_next), the
+ * fiber switches to it directly instead and that fiber does the loop's part
+ * first thing (one switch instead of two; see switch_to_loop in sched.c).
  *
  * Run queues, in the order a worker looks at them: a one-slot "run next"
  * (what the running fiber just woke, so ping-pong pairs stay on one core),
