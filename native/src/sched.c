@@ -434,15 +434,36 @@ static struct fbr_fiber *take_record(struct fbr__worker *w)
     if (w->record_cache_count == 0 && __atomic_load_n(&w->sched->spare_count, __ATOMIC_RELAXED)) {
         struct fbr_sched *s = w->sched;
         fbr__lock_acquire(&s->spare_lock);
-        while (s->spare_records && w->record_cache_count < FBR__WORKER_RECORD_CACHE / 2) {
-            struct fbr_fiber *r = s->spare_records;
-            s->spare_records = r->queue_next;
-            w->record_cache[w->record_cache_count++] = r;
-            __atomic_store_n(&s->spare_count, s->spare_count - 1, __ATOMIC_RELAXED);
-        }
+        unsigned n = s->spare_count < FBR__WORKER_RECORD_CACHE / 2 ? s->spare_count : FBR__WORKER_RECORD_CACHE / 2;
+        memcpy(w->record_cache, s->spare + (s->spare_count - n), n * sizeof *s->spare);
+        w->record_cache_count = n;
+        __atomic_store_n(&s->spare_count, s->spare_count - n, __ATOMIC_RELAXED);
         fbr__lock_release(&s->spare_lock);
     }
-    return w->record_cache_count ? w->record_cache[--w->record_cache_count] : NULL;
+    if (w->record_cache_count == 0)
+        return NULL;
+    struct fbr_fiber *r = w->record_cache[--w->record_cache_count];
+    /* Records often come back from another worker's cache: start fetching
+     * the next spawn's one while this spawn goes on. */
+    if (w->record_cache_count)
+        __builtin_prefetch(w->record_cache[w->record_cache_count - 1], 1);
+    return r;
+}
+
+/* Room for `more` spare records (under spare_lock); false without memory. */
+static bool spare_room(struct fbr_sched *s, unsigned more)
+{
+    if (s->spare_count + more <= s->spare_capacity)
+        return true;
+    unsigned capacity = s->spare_capacity ? s->spare_capacity * 2 : FBR__WORKER_RECORD_CACHE * 4;
+    while (capacity < s->spare_count + more)
+        capacity *= 2;
+    struct fbr_fiber **grown = realloc(s->spare, capacity * sizeof *grown);
+    if (grown == NULL)
+        return false;
+    s->spare = grown;
+    s->spare_capacity = capacity;
+    return true;
 }
 
 /* Frees a scheduled fiber's record, into this worker's cache if the caller
@@ -459,16 +480,24 @@ static void recycle_record(struct fbr_fiber *f)
     f->magic = 0;
     if (w->record_cache_count == FBR__WORKER_RECORD_CACHE) {
         /* Hand half to the scheduler's spares, for workers that spawn more
-         * than they finish. */
+         * than they finish. Spares are an array of pointers, not a list
+         * through the records: taking a batch then touches no record (a
+         * list walk was a chain of cache misses on records another worker
+         * had just written). */
         struct fbr_sched *s = w->sched;
+        unsigned n = FBR__WORKER_RECORD_CACHE / 2;
+        unsigned from = w->record_cache_count - n;
         fbr__lock_acquire(&s->spare_lock);
-        while (w->record_cache_count > FBR__WORKER_RECORD_CACHE / 2) {
-            struct fbr_fiber *r = w->record_cache[--w->record_cache_count];
-            r->queue_next = s->spare_records;
-            s->spare_records = r;
-            __atomic_store_n(&s->spare_count, s->spare_count + 1, __ATOMIC_RELAXED);
+        bool room = spare_room(s, n);
+        if (room) {
+            memcpy(s->spare + s->spare_count, w->record_cache + from, n * sizeof *s->spare);
+            __atomic_store_n(&s->spare_count, s->spare_count + n, __ATOMIC_RELAXED);
         }
         fbr__lock_release(&s->spare_lock);
+        if (!room)
+            for (unsigned i = from; i < w->record_cache_count; i++)
+                free(w->record_cache[i]);
+        w->record_cache_count = from;
     }
     w->record_cache[w->record_cache_count++] = f;
 }
@@ -859,11 +888,9 @@ static void stop_and_join_workers(struct fbr_sched *s)
 static void free_scheduler(struct fbr_sched *s)
 {
     fbr__fiber_queue_free(&s->global);
-    while (s->spare_records) {
-        struct fbr_fiber *r = s->spare_records;
-        s->spare_records = r->queue_next;
-        free(r);
-    }
+    for (unsigned i = 0; i < s->spare_count; i++)
+        free(s->spare[i]);
+    free(s->spare);
     for (unsigned i = 0; i < s->worker_count; i++)
         fbr__timer_heap_free(&s->workers[i].timers);
     fbr__io_forget_sched(s);

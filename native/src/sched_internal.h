@@ -137,8 +137,9 @@ struct fbr_sched {
 
     /* Records moved between workers' caches in batches. */
     fbr__lock spare_lock;
-    struct fbr_fiber *spare_records; /* linked through queue_next */
-    unsigned spare_count;
+    struct fbr_fiber **spare; /* spare_count of spare_capacity used */
+    unsigned spare_count;     /* atomic (written under spare_lock) */
+    unsigned spare_capacity;
     void (*worker_main)(void *context, unsigned worker_index);
     void *worker_context;
     bool stopping;                    /* atomic: outside spawns refused */
