@@ -1,4 +1,5 @@
 #include <stdlib.h>
+#include <string.h>
 
 #include "error_internal.h"
 #include "fiberrt/sync.h"
@@ -9,10 +10,14 @@
 #define WAITGROUP_MAGIC 0x50524757u /* "WGRP" */
 
 struct fbr_waitgroup {
-    fbr__lock lock;
     uint32_t magic;
-    int64_t count; /* atomic */
+    fbr__lock lock;
     fbr__wait_queue waiters; /* under lock */
+    /* On a cache line of its own: a spawner adds on one core while the
+     * fibers it spawned subtract on another, and checking the magic number
+     * should not pull that line over first (two transfers per add instead
+     * of one: perf put the wait group at 13% of spawn+join on 2 workers). */
+    _Alignas(64) int64_t count; /* atomic */
 };
 
 static bool is_waitgroup(const struct fbr_waitgroup *wg)
@@ -24,9 +29,10 @@ int fbr_waitgroup_create(fbr_waitgroup **out)
 {
     if (out == NULL)
         return fbr__fail(FBR_EINVAL, "fbr_waitgroup_create: out is NULL");
-    *out = calloc(1, sizeof **out);
-    if (*out == NULL)
+    void *block = NULL;
+    if (posix_memalign(&block, _Alignof(struct fbr_waitgroup), sizeof(struct fbr_waitgroup)) != 0)
         return fbr__fail(FBR_ENOMEM, "out of memory for a wait group");
+    *out = memset(block, 0, sizeof(struct fbr_waitgroup));
     (*out)->magic = WAITGROUP_MAGIC;
     return FBR_OK;
 }
@@ -54,7 +60,9 @@ int fbr_waitgroup_add(fbr_waitgroup *wg, int64_t delta)
      * is made under the lock the waiters check the counter under. Otherwise
      * a waiter could see zero, return and free the wait group while we were
      * still on our way to its lock. */
-    int64_t count = __atomic_load_n(&wg->count, __ATOMIC_SEQ_CST);
+    /* Read for ownership (an add of 0): the compare-and-swap that follows
+     * then finds the line already here, rather than fetching it twice. */
+    int64_t count = __atomic_fetch_add(&wg->count, 0, __ATOMIC_SEQ_CST);
     for (;;) {
         if (count + delta < 0)
             return fbr__fail(FBR_EINVAL, "the wait group counter (%lld) would go negative", (long long)count);
