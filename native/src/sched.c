@@ -450,11 +450,15 @@ static struct fbr_fiber *take_record(struct fbr__worker *w)
     return r;
 }
 
+#define SPARE_RECORDS_MAX (1u << 24)
+
 /* Room for `more` spare records (under spare_lock); false without memory. */
 static bool spare_room(struct fbr_sched *s, unsigned more)
 {
     if (s->spare_count + more <= s->spare_capacity)
         return true;
+    if (s->spare_count + more > SPARE_RECORDS_MAX)
+        return false; /* beyond this, finished records are simply freed */
     unsigned capacity = s->spare_capacity ? s->spare_capacity * 2 : FBR__WORKER_RECORD_CACHE * 4;
     while (capacity < s->spare_count + more)
         capacity *= 2;
@@ -779,7 +783,7 @@ int fbr_worker_hosted_current(void)
  */
 static struct fbr_fiber *handoff_target(struct fbr__worker *w, const struct fbr_fiber *self)
 {
-    struct fbr_fiber *next = w->run_next;
+    struct fbr_fiber *next = __atomic_load_n(&w->run_next, __ATOMIC_RELAXED);
     if (next == NULL || self->hosted || next->hosted || next->stack == NULL || w->deferred != NULL)
         return NULL;
     uint32_t tick = w->tick + 1;
@@ -799,7 +803,7 @@ static void switch_to_loop(enum fbr__after_switch after, void (*release)(void *)
     w->switched_out = self;
     struct fbr_fiber *next = handoff_target(w, self);
     if (next != NULL) {
-        w->run_next = NULL;
+        __atomic_store_n(&w->run_next, NULL, __ATOMIC_RELAXED); /* stats read it */
         w->handoff_pending = true;
         mark_running(w, next);
         fbr__switch(self, next, NULL);
