@@ -141,8 +141,7 @@ public static class ChannelSelect
 
     private static unsafe int Run(ReadOnlySpan<SelectCase> cases, long deadline, int flags, CancellationToken token)
     {
-        if (cases.Length == 0 || cases.Length > MaxCases)
-            throw new ArgumentOutOfRangeException(nameof(cases), cases.Length, $"a select takes 1 to {MaxCases} cases");
+        CheckCaseCount(cases);
         token.ThrowIfCancellationRequested();
         // The cases, their buffer and the cancellation live in this frame across the wait: safe on a thread,
         // not on a C# fiber whose frames the GC cannot see while it waits.
@@ -155,13 +154,7 @@ public static class ChannelSelect
         // Cancellation is one more case: an event channel that the token closes.
         Channel<byte>? cancelled = token.CanBeCanceled ? new Channel<byte>() : null;
         int total = cases.Length + (cancelled != null ? 1 : 0);
-        int bytes = 0;
-        foreach (SelectCase c in cases)
-        {
-            ArgumentNullException.ThrowIfNull(c, nameof(cases));
-            bytes += (c.Size + 15) & ~15;
-        }
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(Math.Max(bytes, 1));
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(Math.Max(ValueBytes(cases), 1));
         var native = stackalloc Interop.fbr_select_case[total];
         int entered = 0;
         bool cancelEntered = false;
@@ -170,14 +163,7 @@ public static class ChannelSelect
         {
             fixed (byte* values = buffer)
             {
-                byte* next = values;
-                for (int i = 0; i < cases.Length; i++, entered++)
-                {
-                    SelectCase c = cases[i];
-                    native[i] = new Interop.fbr_select_case { chan = c.Enter(), op = c.Operation, elem = (nint)next };
-                    c.Write(next);
-                    next += (c.Size + 15) & ~15;
-                }
+                EnterCases(cases, native, values, ref entered);
                 if (cancelled != null)
                 {
                     native[cases.Length] = new Interop.fbr_select_case { chan = cancelled.EnterHandle(), op = Interop.FBR_SELECT_RECV };
@@ -191,11 +177,7 @@ public static class ChannelSelect
                 FiberErrors.ThrowIfFailed(rc);
                 if ((int)chosen == cases.Length)
                     throw new OperationCanceledException(token);
-                SelectCase winner = cases[(int)chosen];
-                winner.ChannelClosed = native[chosen].result == Interop.FBR_ECLOSED;
-                if (!winner.ChannelClosed)
-                    winner.Read((byte*)native[chosen].elem);
-                return (int)chosen;
+                return TakeWinner(cases, native, chosen);
             }
         }
         finally
@@ -219,29 +201,14 @@ public static class ChannelSelect
     /// </summary>
     private static unsafe nint PrepareNative(SelectCase[] cases)
     {
-        if (cases.Length == 0 || cases.Length > MaxCases)
-            throw new ArgumentOutOfRangeException(nameof(cases), cases.Length, $"a select takes 1 to {MaxCases} cases");
+        CheckCaseCount(cases);
         ManagedFibers.CheckMaySuspend();
-        int header = (cases.Length * sizeof(Interop.fbr_select_case) + 15) & ~15;
-        int bytes = header;
-        foreach (SelectCase c in cases)
-        {
-            ArgumentNullException.ThrowIfNull(c, nameof(cases));
-            bytes += (c.Size + 15) & ~15;
-        }
-        byte* block = (byte*)NativeMemory.AllocZeroed((nuint)bytes);
-        var native = (Interop.fbr_select_case*)block;
-        byte* next = block + header;
+        int header = SlotBytes(cases.Length * sizeof(Interop.fbr_select_case));
+        byte* block = (byte*)NativeMemory.AllocZeroed((nuint)(header + ValueBytes(cases)));
         int entered = 0;
         try
         {
-            for (; entered < cases.Length; entered++)
-            {
-                SelectCase c = cases[entered];
-                native[entered] = new Interop.fbr_select_case { chan = c.Enter(), op = c.Operation, elem = (nint)next };
-                c.Write(next);
-                next += (c.Size + 15) & ~15;
-            }
+            EnterCases(cases, (Interop.fbr_select_case*)block, block + header, ref entered);
         }
         catch
         {
@@ -269,11 +236,7 @@ public static class ChannelSelect
             if (rc == Interop.FBR_ETIMEDOUT)
                 return -1;
             FiberErrors.ThrowIfFailed(rc);
-            SelectCase winner = cases[(int)chosen];
-            winner.ChannelClosed = native[chosen].result == Interop.FBR_ECLOSED;
-            if (!winner.ChannelClosed)
-                winner.Read((byte*)native[chosen].elem);
-            return (int)chosen;
+            return TakeWinner(cases, native, chosen);
         }
         finally
         {
@@ -281,5 +244,54 @@ public static class ChannelSelect
                 c.Exit();
             NativeMemory.Free((void*)block);
         }
+    }
+
+    // ---- shared by the thread and fiber forms ------------------------------------------------
+
+    private static void CheckCaseCount(ReadOnlySpan<SelectCase> cases)
+    {
+        if (cases.Length == 0 || cases.Length > MaxCases)
+            throw new ArgumentOutOfRangeException(nameof(cases), cases.Length, $"a select takes 1 to {MaxCases} cases");
+    }
+
+    /// <summary>Each value's slot in the value buffer, rounded up to 16 bytes.</summary>
+    private static int SlotBytes(int size) => (size + 15) & ~15;
+
+    /// <summary>The value buffer's size for <paramref name="cases"/>, none of which may be null.</summary>
+    private static int ValueBytes(ReadOnlySpan<SelectCase> cases)
+    {
+        int bytes = 0;
+        foreach (SelectCase c in cases)
+        {
+            ArgumentNullException.ThrowIfNull(c, nameof(cases));
+            bytes += SlotBytes(c.Size);
+        }
+        return bytes;
+    }
+
+    /// <summary>
+    /// References each case's channel and lays the cases out for the native select, values in
+    /// <paramref name="values"/>; <paramref name="entered"/> counts the channels referenced so far, for the
+    /// caller's clean-up if one fails.
+    /// </summary>
+    private static unsafe void EnterCases(ReadOnlySpan<SelectCase> cases, Interop.fbr_select_case* native, byte* values, ref int entered)
+    {
+        for (; entered < cases.Length; entered++)
+        {
+            SelectCase c = cases[entered];
+            native[entered] = new Interop.fbr_select_case { chan = c.Enter(), op = c.Operation, elem = (nint)values };
+            c.Write(values);
+            values += SlotBytes(c.Size);
+        }
+    }
+
+    /// <summary>Records on the chosen case whether its channel was closed, reads its value if not; its index.</summary>
+    private static unsafe int TakeWinner(ReadOnlySpan<SelectCase> cases, Interop.fbr_select_case* native, nuint chosen)
+    {
+        SelectCase winner = cases[(int)chosen];
+        winner.ChannelClosed = native[chosen].result == Interop.FBR_ECLOSED;
+        if (!winner.ChannelClosed)
+            winner.Read((byte*)native[chosen].elem);
+        return (int)chosen;
     }
 }

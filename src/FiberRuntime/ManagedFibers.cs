@@ -46,6 +46,12 @@ internal static unsafe class ManagedFibers
         }
     }
 
+    /// <summary>
+    /// No try/catch here, and never inlined into <see cref="WorkerMain"/>'s: inside a try block the 64-bit JIT
+    /// calls a P/Invoke through an IL stub, whose transition frame is unlinked only in its epilogue, after a
+    /// C# fiber that just suspended has left its own frame on top of the chain. A GC stopping the worker there
+    /// walked the suspended fiber and crashed (facts §4; WorkerLoopShapeTests checks this shape).
+    /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void RunWorkerLoop(nint context)
     {
