@@ -10,7 +10,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <string.h>
 
 #include "arch/context_layout.h"
 
@@ -69,10 +68,9 @@ _Static_assert(FBR_CTX_FRAME_SIZE % 16 == 0, "sp must stay 16-byte aligned");
 static inline void *fbr__context_prepare(void *stack_top, fbr__context_entry entry, void *arg)
 {
     uintptr_t top = (uintptr_t)stack_top & ~(uintptr_t)15;
-    /* Written in place: gcc built a local copy with mixed-size stores and
-     * read it back in 16-byte loads to copy it (store-forwarding stalls);
-     * that function was 12% of perf's samples of spawn+join on two workers,
-     * and is not among the top ones since. */
+    /* Written in place: a local copy copied over made gcc store it in
+     * mixed sizes and load it back in 16-byte pieces (store-forwarding
+     * stalls on every spawn). */
 #if defined(__x86_64__)
     /* The trampoline's `call` needs rsp 16-byte aligned, and it sees rsp just
      * above this frame: so the frame starts on a 16-byte boundary. */

@@ -570,22 +570,20 @@ static void finish_fiber(struct fbr__worker *w, struct fbr_fiber *f)
     /* Counted before anyone can learn of the end (a joiner reading figures). */
     __atomic_store_n(&w->finished_here, w->finished_here + 1, __ATOMIC_SEQ_CST);
 
-    bool free_it = f->spawned_detached;
-    fbr__wait *joiner = NULL;
-    if (free_it) {
-        /* Nobody was ever given this record: no joiner, no lock needed. */
-        __atomic_store_n(&f->state, FBR_FIBER_FINISHED, __ATOMIC_RELAXED);
-        __atomic_store_n(&f->sched_state, FBR__DONE, __ATOMIC_RELEASE);
-    } else {
+    /* Nobody was ever given a detached spawn's record: no joiner, no
+     * detach to race with, so no lock. */
+    bool locked = !f->spawned_detached;
+    if (locked)
         fbr__lock_acquire(&f->join_lock);
-        __atomic_store_n(&f->state, FBR_FIBER_FINISHED, __ATOMIC_RELAXED);
-        __atomic_store_n(&f->sched_state, FBR__DONE, __ATOMIC_RELEASE);
-        free_it = f->join_mode == FBR__DETACHED;
-        if (f->joiner && fbr__wait_claim(f->joiner, 1))
-            joiner = f->joiner;
-        f->joiner = NULL;
+    __atomic_store_n(&f->state, FBR_FIBER_FINISHED, __ATOMIC_RELAXED);
+    __atomic_store_n(&f->sched_state, FBR__DONE, __ATOMIC_RELEASE);
+    bool free_it = f->join_mode == FBR__DETACHED;
+    fbr__wait *joiner = NULL;
+    if (f->joiner && fbr__wait_claim(f->joiner, 1))
+        joiner = f->joiner;
+    f->joiner = NULL;
+    if (locked)
         fbr__lock_release(&f->join_lock);
-    }
     /* From here the record may already belong to the joiner. */
     if (joiner)
         fbr__wait_complete(joiner);
@@ -766,8 +764,6 @@ int fbr_worker_hosted_current(void)
     return t != NULL && t->current != NULL && t->current->hosted;
 }
 
-/* Called on a fiber: hand control to the worker loop, which then does
- * `after` for us. */
 /*
  * The fiber this one may hand the worker to directly, or NULL to go through
  * the loop. Going through the loop costs two switches where one would do,
@@ -793,6 +789,8 @@ static struct fbr_fiber *handoff_target(struct fbr__worker *w, const struct fbr_
     return next;
 }
 
+/* Called on a fiber: hand control to the worker loop, or straight to the
+ * fiber it would run next; whichever runs then does `after` for us. */
 static void switch_to_loop(enum fbr__after_switch after, void (*release)(void *), void *arg)
 {
     struct fbr__worker *w = fbr__worker_self();

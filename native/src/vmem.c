@@ -159,7 +159,7 @@ void *fbr__vm_worker_stack(size_t bytes)
 {
     if (WORKER_STACK_HINT_START == 0)
         return NULL;
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t page = fbr__page_size();
     size_t total = bytes + page;
     void *hint = (void *)__atomic_fetch_add(&next_worker_stack_hint, total, __ATOMIC_RELAXED);
     char *p = mmap(hint, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1,
@@ -177,7 +177,7 @@ void *fbr__vm_worker_stack(size_t bytes)
 
 void fbr__vm_worker_stack_free(void *stack, size_t bytes)
 {
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t page = fbr__page_size();
     munmap((char *)stack - page, bytes + page);
 }
 
