@@ -71,11 +71,20 @@ function Build-Tree([string]$Dir, [string[]]$CMakeArgs) {
 $script:TotalPassed = 0
 $script:TotalFailed = 0
 $script:FailedSuites = @()
+# What each failing suite said about its failures, repeated at the end of the run: CI keeps only the
+# tail of a long log, and that tail must name the test.
+$script:FailureDigest = @()
+$FailurePattern = '^ *failed [^0-9]|FAILED|^ *Failed |Assert|Exception|Segmentation|Aborted|core dumped|timed out|Timeout'
 
-function Add-Result([string]$Name, [int]$Passed, [int]$Failed) {
+function Add-Result([string]$Name, [int]$Passed, [int]$Failed, [string[]]$Log = @()) {
     $script:TotalPassed += $Passed
     $script:TotalFailed += $Failed
-    if ($Failed -gt 0) { $script:FailedSuites += $Name }
+    if ($Failed -gt 0) {
+        $script:FailedSuites += $Name
+        $said = @($Log | Select-String -Pattern $FailurePattern -Context 0, 12 | ForEach-Object {
+                $_.Line; $_.Context.PostContext } | Where-Object { $_ -notmatch '(^| )0 failed' } | Select-Object -First 60)
+        $script:FailureDigest += @("-- $Name") + $said
+    }
 }
 
 # Runs one CTest suite and adds its counts. Skipped tests count as neither.
@@ -84,7 +93,10 @@ function Invoke-CTest([string]$Name, [string]$Dir) {
     $junit = Join-Path $Dir 'ctest-results.xml'
     Remove-Item -Force -ErrorAction SilentlyContinue $junit
     Push-Location $Dir
-    try { & ctest -j $Jobs --output-on-failure --output-junit $junit | Out-Host; $status = $LASTEXITCODE }
+    try {
+        $log = @(& ctest -j $Jobs --output-on-failure --output-junit $junit 2>&1 | ForEach-Object { $l = "$_"; Write-Host $l; $l })
+        $status = $LASTEXITCODE
+    }
     finally { Pop-Location }
     $tests = 0; $failures = 0; $skipped = 0
     if (Test-Path $junit) {
@@ -94,7 +106,7 @@ function Invoke-CTest([string]$Name, [string]$Dir) {
     if ($status -ne 0 -and $failures -eq 0) { $failures = 1 } # ctest itself failed: never report green
     $passed = $tests - $failures - $skipped
     Write-Host "${Name}: $passed passed, $failures failed, $skipped skipped"
-    Add-Result $Name $passed $failures
+    Add-Result $Name $passed $failures $log
 }
 
 function Test-Native([string]$Name, [string]$Dir, [string[]]$CMakeArgs) {
@@ -118,7 +130,7 @@ function Invoke-Counted([string]$Name, [scriptblock]$Run) {
     if ($summary -and $summary -match '^(\d+) passed, (\d+) failed$') { $passed = [int]$Matches[1]; $failed = [int]$Matches[2] }
     if ($status -ne 0 -and $failed -eq 0) { $failed = 1 }
     Write-Host "${Name}: $passed passed, $failed failed"
-    Add-Result $Name $passed $failed
+    Add-Result $Name $passed $failed $lines
 }
 
 # Runs `dotnet test` (Microsoft.Testing.Platform output) and prints its counts as "N passed, M failed".
@@ -184,7 +196,11 @@ function Invoke-Tests([string]$Which = 'all') {
     if ($Which -ne 'dotnet') { Invoke-NativeSuites }
     if ($Which -ne 'native') { Invoke-DotNetSuites }
     Say 'summary'
-    if ($script:FailedSuites.Count -gt 0) { Write-Host "failing suites: $($script:FailedSuites -join ', ')" }
+    if ($script:FailedSuites.Count -gt 0) {
+        Write-Host 'what the failing suites reported:'
+        $script:FailureDigest | ForEach-Object { Write-Host $_ }
+        Write-Host "failing suites: $($script:FailedSuites -join ', ')"
+    }
     Write-Host "$($script:TotalPassed) passed, $($script:TotalFailed) failed"
     if ($script:TotalFailed -ne 0) { exit 1 }
 }

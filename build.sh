@@ -87,6 +87,20 @@ build_arm64_release_native() {
 total_passed=0
 total_failed=0
 failed_suites=()
+# What each failing suite said about its failures, repeated at the end of the
+# run: CI keeps only the tail of a long log, and that tail must name the test.
+failure_digest=$(mktemp)
+trap 'rm -f "$failure_digest"' EXIT
+
+# Appends a failing suite's own failure lines (test names, assertion messages,
+# crash reports) from its log to the digest, a bounded number per suite.
+digest_failures() { # <suite name> <log>
+    {
+        echo "-- $1"
+        grep -E -i -A 12 '^ *failed [^0-9]|FAILED|^ *Failed |Assert|Exception|Segmentation|Aborted|core dumped|timed out|Timeout' "$2" \
+            | grep -v -E '(^| )0 failed' | head -n 60
+    } >> "$failure_digest" || true
+}
 
 # Runs one CTest suite and adds its counts to the totals. Skipped tests (a
 # case that cannot run here says why) count as neither.
@@ -97,7 +111,12 @@ run_ctest() { # <suite name> <build dir> [ctest args...]
     local junit="$dir/ctest-results.xml"
     rm -f "$junit"
     local status=0
-    (cd "$dir" && ctest -j "$jobs" --output-on-failure --output-junit "$junit" "$@") || status=$?
+    local log
+    log=$(mktemp)
+    set +e
+    (cd "$dir" && ctest -j "$jobs" --output-on-failure --output-junit "$junit" "$@") 2>&1 | tee "$log"
+    status=${PIPESTATUS[0]}
+    set -e
     local tests=0 failures=0 skipped=0
     if [ -f "$junit" ]; then
         # The first of each attribute is the <testsuite> summary.
@@ -111,6 +130,8 @@ run_ctest() { # <suite name> <build dir> [ctest args...]
     fi
     local passed=$((tests - failures - skipped))
     echo "$name: $passed passed, $failures failed, $skipped skipped"
+    [ "$failures" -eq 0 ] || digest_failures "$name" "$log"
+    rm -f "$log"
     total_passed=$((total_passed + passed))
     total_failed=$((total_failed + failures))
     [ "$failures" -eq 0 ] || failed_suites+=("$name")
@@ -132,7 +153,6 @@ run_counted() { # <suite name> <command...>
     set -e
     local line passed=0 failures=1
     line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1 || true)
-    rm -f "$log"
     if [ -n "$line" ]; then
         passed=${line%% passed*}
         failures=$(echo "$line" | sed -E 's/.* ([0-9]+) failed$/\1/')
@@ -141,6 +161,8 @@ run_counted() { # <suite name> <command...>
         failures=1
     fi
     echo "$name: $passed passed, $failures failed"
+    [ "$failures" -eq 0 ] || digest_failures "$name" "$log"
+    rm -f "$log"
     total_passed=$((total_passed + passed))
     total_failed=$((total_failed + failures))
     [ "$failures" -eq 0 ] || failed_suites+=("$name")
@@ -188,6 +210,8 @@ run_tests() {
     [ "$which" = native ] || run_dotnet_suites
     say "summary"
     if [ ${#failed_suites[@]} -gt 0 ]; then
+        echo "what the failing suites reported:"
+        cat "$failure_digest"
         echo "failing suites: ${failed_suites[*]}"
     fi
     echo "$total_passed passed, $total_failed failed"
