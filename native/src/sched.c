@@ -1169,8 +1169,14 @@ int fbr_sched_shutdown(fbr_sched *s, int64_t deadline, fbr_fiber_info *still_run
             if (live == 0)
                 break;
             size_t started = describe_live(s, still_running, capacity);
+            /* Fibers not started yet are in no registry (spawning stays
+             * cheap): each gets an entry with id 0, so that every entry up
+             * to *count is written. */
+            size_t alive = live > started ? (size_t)live : started;
+            for (size_t i = started; i < alive && i < capacity; i++)
+                still_running[i] = (fbr_fiber_info){.id = 0};
             if (count)
-                *count = (size_t)live;
+                *count = alive;
             return fbr__fail(FBR_ETIMEDOUT,
                              "%llu fibers were still alive at the deadline (%zu started, the rest not yet)",
                              (unsigned long long)live, started);

@@ -176,7 +176,8 @@ public sealed class FiberScheduler : IDisposable
     /// <summary>
     /// Stops accepting fibers from outside and waits up to <paramref name="timeout"/> for every fiber to
     /// finish. Returns true when all finished (the workers have exited); false with the fibers still
-    /// running otherwise, in which case they keep running and shutdown may be tried again.
+    /// running otherwise (those that have started; <see cref="StillAlive"/> counts the others too), in
+    /// which case they keep running and shutdown may be tried again.
     /// </summary>
     public unsafe bool Shutdown(TimeSpan timeout, out IReadOnlyList<FiberInfo> stillRunning)
     {
@@ -196,7 +197,8 @@ public sealed class FiberScheduler : IDisposable
             {
                 var list = new List<FiberInfo>();
                 for (int i = 0; i < Math.Min((int)count, Reported); i++)
-                    list.Add(new FiberInfo(infos[i].id, Marshal.PtrToStringUTF8((nint)infos[i].name) ?? ""));
+                    if (infos[i].id != 0) // id 0: a fiber that has not started yet, counted in StillAlive only
+                        list.Add(new FiberInfo(infos[i].id, Marshal.PtrToStringUTF8((nint)infos[i].name) ?? ""));
                 stillRunning = list;
                 StillAlive = (long)count;
                 return false;

@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using System.Runtime.CompilerServices;
 using System.Threading;
 using NUnit.Framework;
 
@@ -106,6 +107,36 @@ public unsafe class SchedulerTests
         Assert.That(failure.StillRunning.Single().Id, Is.EqualTo(fiber.Id));
         gate.Close();
         Assert.That(fiber.Join(), Is.EqualTo((nint)7));
+    }
+
+    private sealed class Hog
+    {
+        public volatile bool Started, Released;
+    }
+
+    [Test]
+    public void Dispose_counts_fibers_not_started_yet_but_names_only_those_that_have()
+    {
+        var scheduler = new FiberScheduler(new FiberSchedulerOptions { Workers = 1, DisposeTimeout = TimeSpan.FromMilliseconds(50) });
+        var hog = new Hog();
+        // Holds the only worker without parking, so that the next fiber cannot start.
+        Fiber holding = scheduler.Spawn([MethodImpl(MethodImplOptions.AggressiveOptimization)] static (ref Hog h) =>
+        {
+            h.Started = true;
+            while (!h.Released)
+                Thread.SpinWait(20);
+        }, hog, new FiberOptions { Name = "hog" });
+        SpinWait.SpinUntil(() => hog.Started);
+        Fiber waiting = scheduler.Spawn(NativeFibers.AddOne, 41, new FiberOptions { Name = "waiting" });
+        var failure = Assert.Throws<FiberSchedulerShutdownException>(() => scheduler.Dispose())!;
+        Assert.That(failure.Alive, Is.EqualTo(2));
+        FiberInfo started = failure.StillRunning.Single();
+        Assert.That(started.Name, Is.EqualTo("hog"));
+        Assert.That(started.Id, Is.EqualTo(holding.Id));
+        hog.Released = true;
+        Assert.That(waiting.Join(), Is.EqualTo((nint)42));
+        holding.Join();
+        scheduler.Dispose();
     }
 
     [Test]

@@ -2,6 +2,7 @@
  * sleeps, pinning, shutdown and its reports, and every misuse. */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
@@ -316,13 +317,30 @@ static void *block_on(void *arg)
     return (void *)(intptr_t)fbr_chan_recv(arg, &value);
 }
 
+struct stuck {
+    fbr_chan *started; /* told once the fiber runs */
+    fbr_chan *never;   /* nobody sends: the fiber waits until it closes */
+};
+
+static void *announce_then_block(void *arg)
+{
+    struct stuck *st = arg;
+    int one = 1;
+    CHECK_OK(fbr_chan_send(st->started, &one));
+    return block_on(st->never);
+}
+
 FBR_TEST(shutdown_reports_what_is_still_running_then_completes)
 {
     fbr_sched *s = start(2);
-    fbr_chan *never;
+    fbr_chan *never, *started;
     CHECK_OK(fbr_chan_create(&never, sizeof(int), 0));
+    CHECK_OK(fbr_chan_create(&started, sizeof(int), 1));
+    struct stuck st = {started, never};
     fbr_spawn_options named = {.name = "stuck-receiver"};
-    CHECK_OK(fbr_spawn(s, NULL, block_on, never, &named));
+    CHECK_OK(fbr_spawn(s, NULL, announce_then_block, &st, &named));
+    int one;
+    CHECK_OK(fbr_chan_recv(started, &one)); /* it has run: shutdown can name it */
     fbr_fiber_info info[4];
     size_t count = 99;
     CHECK_EQ(fbr_sched_shutdown(s, fbr_deadline_in(20 * FBR_MILLISECOND), info, 4, &count), FBR_ETIMEDOUT);
@@ -340,6 +358,60 @@ FBR_TEST(shutdown_reports_what_is_still_running_then_completes)
     CHECK_OK(fbr_sched_shutdown(s, FBR_NO_DEADLINE, NULL, 0, NULL));
     CHECK_OK(fbr_sched_destroy(s));
     CHECK_OK(fbr_chan_destroy(never));
+    CHECK_OK(fbr_chan_destroy(started));
+}
+
+struct hog {
+    fbr_chan *started;
+    int released; /* atomic */
+};
+
+/* Keeps its only worker busy without parking, so that nothing else starts. */
+static void *hog_the_worker(void *arg)
+{
+    struct hog *h = arg;
+    int one = 1;
+    CHECK_OK(fbr_chan_send(h->started, &one));
+    while (!__atomic_load_n(&h->released, __ATOMIC_ACQUIRE))
+        sched_yield();
+    return NULL;
+}
+
+FBR_TEST(shutdown_counts_fibers_not_started_yet_and_writes_an_entry_for_each)
+{
+    fbr_sched *s = start(1);
+    struct hog h = {0};
+    CHECK_OK(fbr_chan_create(&h.started, sizeof(int), 1));
+    fbr_spawn_options hog_name = {.name = "hog"}, waiting_name = {.name = "waiting"};
+    fbr_fiber *hog, *waiting;
+    CHECK_OK(fbr_spawn(s, &hog, hog_the_worker, &h, &hog_name));
+    int one;
+    CHECK_OK(fbr_chan_recv(h.started, &one));
+    CHECK_OK(fbr_spawn(s, &waiting, double_it, (void *)21, &waiting_name)); /* cannot start: the worker is held */
+
+    fbr_fiber_info info[4];
+    memset(info, 0xAB, sizeof info);
+    size_t count = 99;
+    CHECK_EQ(fbr_sched_shutdown(s, fbr_deadline_in(20 * FBR_MILLISECOND), info, 4, &count), FBR_ETIMEDOUT);
+    CHECK_EQ(count, 2);
+    CHECK_EQ(info[0].id, fbr_fiber_id(hog));
+    CHECK(strcmp(info[0].name, "hog") == 0);
+    CHECK_EQ(info[1].id, 0); /* not started: written, but with nothing to say */
+    CHECK_EQ(info[1].name[0], '\0');
+    CHECK_STR_CONTAINS(fbr_last_error(), "1 started");
+
+    /* Room for one entry: the started fiber comes first. */
+    CHECK_EQ(fbr_sched_shutdown(s, fbr_deadline_in(FBR_MILLISECOND), info, 1, &count), FBR_ETIMEDOUT);
+    CHECK_EQ(count, 2);
+    CHECK_EQ(info[0].id, fbr_fiber_id(hog));
+
+    __atomic_store_n(&h.released, 1, __ATOMIC_RELEASE);
+    void *result;
+    CHECK_OK(fbr_join(waiting, &result));
+    CHECK_EQ((intptr_t)result, 42);
+    CHECK_OK(fbr_join(hog, NULL));
+    stop(s);
+    CHECK_OK(fbr_chan_destroy(h.started));
 }
 
 static void *spawn_helpers_while_shutting_down(void *arg)

@@ -72,10 +72,12 @@ typedef struct fbr_fiber_info {
  * fails with FBR_ESHUTDOWN; its own fibers may still spawn helpers) and waits
  * until every fiber has finished, or until `deadline`. On success the
  * workers have exited. On FBR_ETIMEDOUT, *count (if not NULL) says how many
- * fibers are still alive, and up to `capacity` of those that have started
- * (run at least once) are described in `still_running`; the scheduler keeps
- * running them, and shutdown may be called again. Must not be called from
- * one of its own fibers (FBR_EDEADLK). */
+ * fibers are still alive, and the first min(*count, capacity) entries of
+ * `still_running` describe them: those that have started (run at least once)
+ * first, with their id and name, then one entry with id 0 and an empty name
+ * for each that has not started yet (fiber ids start at 1). The scheduler
+ * keeps running them, and shutdown may be called again. Must not be called
+ * from one of its own fibers (FBR_EDEADLK). */
 FBR_API int fbr_sched_shutdown(fbr_sched *s, int64_t deadline, fbr_fiber_info *still_running, size_t capacity,
                                size_t *count);
 
