@@ -197,10 +197,17 @@ void fbr__sched_ready(struct fbr_fiber *f)
          * most likely wait for. An earlier "next" moves to the ring, and
          * then there is enough work to share with an idle worker. */
         struct fbr_fiber *previous = __atomic_load_n(&w->run_next, __ATOMIC_RELAXED);
-        __atomic_store_n(&w->run_next, f, __ATOMIC_RELAXED);
-        if (previous) {
-            local_push(w, previous);
+        if (previous && w->firing_timers) {
+            /* Timers fire earliest first: a later sleeper must not jump
+             * ahead of an earlier one that took "next". */
+            local_push(w, f);
             wake_idle_worker(s);
+        } else {
+            __atomic_store_n(&w->run_next, f, __ATOMIC_RELAXED);
+            if (previous) {
+                local_push(w, previous);
+                wake_idle_worker(s);
+            }
         }
     } else {
         global_push(s, f);
@@ -348,8 +355,11 @@ static struct fbr_fiber *find_runnable(struct fbr__worker *w)
 {
     struct fbr_sched *s = w->sched;
     for (;;) {
-        if (fbr__timer_earliest(&w->timers) != FBR_NO_DEADLINE)
+        if (fbr__timer_earliest(&w->timers) != FBR_NO_DEADLINE) {
+            w->firing_timers = true;
             fbr__timer_fire_due(&w->timers, fbr_now());
+            w->firing_timers = false;
+        }
         struct fbr_fiber *f;
         if (++w->tick % GLOBAL_QUEUE_FAIRNESS_TICK == 0 && (f = global_take(w)))
             return f;

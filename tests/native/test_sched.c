@@ -166,8 +166,8 @@ FBR_TEST(yield_lets_the_other_fiber_run_on_one_worker)
 }
 
 struct sleeper {
-    int64_t duration;
-    int64_t woke_after;
+    int64_t deadline;
+    int64_t woke_at;
     int order;
 };
 
@@ -176,9 +176,8 @@ static int wake_counter;
 static void *sleep_then_note(void *arg)
 {
     struct sleeper *z = arg;
-    int64_t start = fbr_now();
-    CHECK_OK(fbr_sleep_for(z->duration));
-    z->woke_after = fbr_now() - start;
+    CHECK_OK(fbr_sleep_until(z->deadline));
+    z->woke_at = fbr_now();
     z->order = __atomic_fetch_add(&wake_counter, 1, __ATOMIC_SEQ_CST);
     return NULL;
 }
@@ -187,17 +186,56 @@ FBR_TEST(sleepers_wake_in_deadline_order_and_never_early)
 {
     fbr_sched *s = start(1);
     enum { N = 6 };
-    /* Spawned longest first: wake-up order must follow the deadlines. */
+    /* Spawned latest deadline first: wake-up order must follow the deadlines. */
     struct sleeper z[N];
     fbr_fiber *f[N];
+    int64_t base = fbr_now();
     for (int i = 0; i < N; i++) {
-        z[i] = (struct sleeper){.duration = (N - i) * 15 * FBR_MILLISECOND};
+        z[i] = (struct sleeper){.deadline = base + (N - i) * 15 * FBR_MILLISECOND};
         CHECK_OK(fbr_spawn(s, &f[i], sleep_then_note, &z[i], NULL));
     }
     for (int i = 0; i < N; i++)
         CHECK_OK(fbr_join(f[i], NULL));
     for (int i = 0; i < N; i++) {
-        CHECK(z[i].woke_after >= z[i].duration);
+        CHECK(z[i].woke_at >= z[i].deadline);
+        CHECK_EQ(z[i].order, N - 1 - i);
+    }
+    stop(s);
+}
+
+static void *spin_until(void *arg)
+{
+    const int64_t *until = arg;
+    while (fbr_now() < *until)
+        ;
+    return NULL;
+}
+
+/* A worker that comes late to its timers (here: held by a fiber that never
+ * parks) finds several due at once, and still runs them earliest first. */
+FBR_TEST(sleepers_due_together_wake_earliest_first)
+{
+    fbr_sched *s = start(1);
+    enum { N = 5 };
+    struct sleeper z[N];
+    fbr_fiber *f[N], *busy;
+    /* Far enough ahead that every sleeper has parked (under qemu a first run
+     * can take 20 ms), 1 ms apart. */
+    int64_t first = fbr_now() + 100 * FBR_MILLISECOND;
+    int64_t busy_until = first + (N + 20) * FBR_MILLISECOND;
+    __atomic_store_n(&wake_counter, 0, __ATOMIC_SEQ_CST);
+    for (int i = 0; i < N; i++) {
+        z[i] = (struct sleeper){.deadline = first + (N - i) * FBR_MILLISECOND};
+        CHECK_OK(fbr_spawn(s, &f[i], sleep_then_note, &z[i], NULL));
+    }
+    /* Queued behind the sleepers: it runs once they have parked, and holds
+     * the worker past every deadline. */
+    CHECK_OK(fbr_spawn(s, &busy, spin_until, &busy_until, NULL));
+    CHECK_OK(fbr_join(busy, NULL));
+    for (int i = 0; i < N; i++)
+        CHECK_OK(fbr_join(f[i], NULL));
+    for (int i = 0; i < N; i++) {
+        CHECK(z[i].woke_at >= z[i].deadline);
         CHECK_EQ(z[i].order, N - 1 - i);
     }
     stop(s);
