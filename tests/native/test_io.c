@@ -2,6 +2,7 @@
  * others; threads block as with the plain system calls; closing, cancelling
  * and deadlines end waits; descriptors never leak. */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -11,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/resource.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -684,11 +686,15 @@ FBR_TEST(misuse_and_system_errors_are_reported)
     close(sv[1]);
 
     /* A refused connection is the system's error, with its name and text. */
-    fbr_io *listener;
-    CHECK_OK(fbr_io_listen_tcp(&listener, "127.0.0.1", 0, 1));
-    int port = fbr_io_local_port(listener);
-    CHECK_OK(fbr_io_close(listener));
-    int rc = fbr_io_connect_tcp(&io, "127.0.0.1", (uint16_t)port, fbr_deadline_in(10 * FBR_SECOND));
+    /* The port stays bound, not listening, so that nobody can take it meanwhile. */
+    int bound = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(bound >= 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t addr_len = sizeof addr;
+    CHECK_EQ(bind(bound, (struct sockaddr *)&addr, sizeof addr), 0);
+    CHECK_EQ(getsockname(bound, (struct sockaddr *)&addr, &addr_len), 0);
+    int rc = fbr_io_connect_tcp(&io, "127.0.0.1", ntohs(addr.sin_port), fbr_deadline_in(10 * FBR_SECOND));
+    close(bound);
     CHECK_EQ(rc, FBR_SYSERR(ECONNREFUSED));
     CHECK(FBR_IS_SYSERR(rc));
     CHECK_EQ(FBR_SYSERR_ERRNO(rc), ECONNREFUSED);

@@ -50,18 +50,33 @@ static long meminfo_kib(const char *field)
     return value;
 }
 
+static int policy_before = -1;
+static pid_t policy_switcher;
+
+/* Runs at exit, so that a failing check between the switch and its undoing
+ * cannot leave the machine in strict mode (the forked child inherits it,
+ * and must not undo the switch under the parent). */
+static void restore_policy(void)
+{
+    if (getpid() == policy_switcher && policy_before >= 0 && write_policy(policy_before) != 0)
+        fprintf(stderr, "could not restore vm.overcommit_memory to %d\n", policy_before);
+}
+
 static void run_under_strict_overcommit(void (*child)(void *))
 {
     if (geteuid() != 0 || access(policy_file, W_OK) != 0)
         SKIP("needs root to switch vm.overcommit_memory");
     if (built_with_sanitizer())
         SKIP("sanitizer runtimes reserve terabytes of shadow memory, which strict overcommit refuses");
-    int old = read_policy();
-    CHECK(old >= 0);
+    policy_before = read_policy();
+    CHECK(policy_before >= 0);
+    policy_switcher = getpid();
+    CHECK_EQ(atexit(restore_policy), 0);
     CHECK_EQ(write_policy(2), 0);
     struct child_outcome out;
     run_in_child(child, NULL, &out);
-    CHECK_EQ(write_policy(old), 0);
+    CHECK_EQ(write_policy(policy_before), 0);
+    policy_before = -1;
     CHECK_EQ(out.exit_code, 0);
 }
 
@@ -83,6 +98,9 @@ static void many_huge_stacks(void *arg)
      * were charged; committed, each uses about 256 KiB. */
     fbr_fiber_options opts = {.stack_max = (size_t)1 << 30};
     fbr_fiber *fibers[FIBERS];
+    /* What makes the creations below a proof: charged in full, they could
+     * not all fit under the limit. */
+    CHECK(meminfo_kib("CommitLimit") < (long)FIBERS << 20);
     long committed_before = meminfo_kib("Committed_AS");
     for (int i = 0; i < FIBERS; i++) {
         CHECK_OK(fbr_fiber_create(&fibers[i], grow_and_yield, (void *)(long)i, &opts));
