@@ -74,15 +74,21 @@ $script:FailedSuites = @()
 # What each failing suite said about its failures, repeated at the end of the run: CI keeps only the
 # tail of a long log, and that tail must name the test.
 $script:FailureDigest = @()
-$FailurePattern = '^ *failed [^0-9]|FAILED|^ *Failed |Assert|Exception|Segmentation|Aborted|core dumped|timed out|Timeout'
+$FailurePattern = '^ *failed [^0-9]|FAILED|Failed|Assert|Exception|Segmentation|Aborted|core dumped|timed out|Timeout'
 
 function Add-Result([string]$Name, [int]$Passed, [int]$Failed, [string[]]$Log = @()) {
     $script:TotalPassed += $Passed
     $script:TotalFailed += $Failed
     if ($Failed -gt 0) {
         $script:FailedSuites += $Name
-        $said = @($Log | Select-String -Pattern $FailurePattern -Context 0, 12 | ForEach-Object {
-                $_.Line; $_.Context.PostContext } | Where-Object { $_ -notmatch '(^| )0 failed' } | Select-Object -First 60)
+        # Each matching line and the 12 after it, overlaps merged (as grep -A does).
+        $keep = [System.Collections.Generic.SortedSet[int]]::new()
+        for ($i = 0; $i -lt $Log.Count; $i++) {
+            if ($Log[$i] -cmatch $FailurePattern) {
+                for ($j = $i; $j -le [Math]::Min($i + 12, $Log.Count - 1); $j++) { [void]$keep.Add($j) }
+            }
+        }
+        $said = @($keep | ForEach-Object { $Log[$_] } | Where-Object { $_ -notmatch '(^| )0 failed' } | Select-Object -First 60)
         $script:FailureDigest += @("-- $Name") + $said
     }
 }

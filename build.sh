@@ -97,7 +97,7 @@ trap 'rm -f "$failure_digest"' EXIT
 digest_failures() { # <suite name> <log>
     {
         echo "-- $1"
-        grep -E -i -A 12 '^ *failed [^0-9]|FAILED|^ *Failed |Assert|Exception|Segmentation|Aborted|core dumped|timed out|Timeout' "$2" \
+        grep -E -A 12 '^ *failed [^0-9]|FAILED|Failed|Assert|Exception|Segmentation|Aborted|core dumped|timed out|Timeout' "$2" \
             | grep -v -E '(^| )0 failed' | head -n 60
     } >> "$failure_digest" || true
 }
