@@ -126,7 +126,7 @@ public unsafe class SchedulerTests
             while (!h.Released)
                 Thread.SpinWait(20);
         }, hog, new FiberOptions { Name = "hog" });
-        SpinWait.SpinUntil(() => hog.Started);
+        Assert.That(SpinWait.SpinUntil(() => hog.Started, TimeSpan.FromSeconds(30)), Is.True, "the hog never ran");
         Fiber waiting = scheduler.Spawn(NativeFibers.AddOne, 41, new FiberOptions { Name = "waiting" });
         var failure = Assert.Throws<FiberSchedulerShutdownException>(() => scheduler.Dispose())!;
         Assert.That(failure.Alive, Is.EqualTo(2));
