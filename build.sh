@@ -102,6 +102,17 @@ digest_failures() { # <suite name> <log>
     } >> "$failure_digest" || true
 }
 
+# Adds a suite's counts to the totals; a failing suite's log goes to the digest
+# (a build that failed has printed its errors already: /dev/null).
+add_result() { # <suite name> <passed> <failures> <log>
+    total_passed=$((total_passed + $2))
+    total_failed=$((total_failed + $3))
+    if [ "$3" -ne 0 ]; then
+        failed_suites+=("$1")
+        digest_failures "$1" "$4"
+    fi
+}
+
 # Runs one CTest suite and adds its counts to the totals. Skipped tests (a
 # case that cannot run here says why) count as neither.
 run_ctest() { # <suite name> <build dir> [ctest args...]
@@ -130,11 +141,8 @@ run_ctest() { # <suite name> <build dir> [ctest args...]
     fi
     local passed=$((tests - failures - skipped))
     echo "$name: $passed passed, $failures failed, $skipped skipped"
-    [ "$failures" -eq 0 ] || digest_failures "$name" "$log"
+    add_result "$name" "$passed" "$failures" "$log"
     rm -f "$log"
-    total_passed=$((total_passed + passed))
-    total_failed=$((total_failed + failures))
-    [ "$failures" -eq 0 ] || failed_suites+=("$name")
 }
 
 # Runs a command that ends its output with "N passed, M failed" and adds
@@ -161,11 +169,8 @@ run_counted() { # <suite name> <command...>
         failures=1
     fi
     echo "$name: $passed passed, $failures failed"
-    [ "$failures" -eq 0 ] || digest_failures "$name" "$log"
+    add_result "$name" "$passed" "$failures" "$log"
     rm -f "$log"
-    total_passed=$((total_passed + passed))
-    total_failed=$((total_failed + failures))
-    [ "$failures" -eq 0 ] || failed_suites+=("$name")
 }
 
 # Runs `dotnet test` on a project (Microsoft.Testing.Platform output) and
@@ -192,8 +197,7 @@ build_and_test_native() { # <suite name> <build dir> <cmake args...>
     say "building: $name"
     if ! configure_and_build "$dir" -DFBR_BUILD_BENCH=OFF -DFBR_BUILD_DEMO=OFF "$@"; then
         echo "$name: the build failed" >&2
-        total_failed=$((total_failed + 1))
-        failed_suites+=("$name (build)")
+        add_result "$name (build)" 0 1 /dev/null
         return 0
     fi
     run_ctest "$name" "$dir"
@@ -242,8 +246,7 @@ run_dotnet_suites() {
         run_counted "fibers tool (NativeAOT: tour, stress, bench)" "$root/src/FiberRuntime.Cli/check.sh"
     else
         echo "the Release native build failed" >&2
-        total_failed=$((total_failed + 1))
-        failed_suites+=("Release native (build)")
+        add_result "Release native (build)" 0 1 /dev/null
     fi
 }
 

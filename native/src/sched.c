@@ -173,6 +173,13 @@ static void pinned_push(struct fbr__worker *w, struct fbr_fiber *f)
     fbr__lock_release(&w->pinned_lock);
 }
 
+/* Whether the worker's own loop is running (not one of its fibers). */
+static bool on_worker_loop(const struct fbr__worker *w)
+{
+    const struct fbr_fiber *current = w->thread_state->current;
+    return current == NULL || current->is_root;
+}
+
 void fbr__sched_ready(struct fbr_fiber *f)
 {
     /* The fiber may still be switching away to park; its worker finishes
@@ -195,11 +202,12 @@ void fbr__sched_ready(struct fbr_fiber *f)
     } else if (!outside) {
         /* Run it next: what the running fiber just woke is what it will
          * most likely wait for. An earlier "next" moves to the ring, and
-         * then there is enough work to share with an idle worker. */
+         * then there is enough work to share with an idle worker. The loop
+         * itself (timers, earliest first; the poller; callbacks) has no
+         * fiber to favour and wakes in order: a later wake queues behind
+         * the one that took "next" instead of jumping ahead of it. */
         struct fbr_fiber *previous = __atomic_load_n(&w->run_next, __ATOMIC_RELAXED);
-        if (previous && w->firing_timers) {
-            /* Timers fire earliest first: a later sleeper must not jump
-             * ahead of an earlier one that took "next". */
+        if (previous && on_worker_loop(w)) {
             local_push(w, f);
             wake_idle_worker(s);
         } else {
@@ -355,11 +363,8 @@ static struct fbr_fiber *find_runnable(struct fbr__worker *w)
 {
     struct fbr_sched *s = w->sched;
     for (;;) {
-        if (fbr__timer_earliest(&w->timers) != FBR_NO_DEADLINE) {
-            w->firing_timers = true;
+        if (fbr__timer_earliest(&w->timers) != FBR_NO_DEADLINE)
             fbr__timer_fire_due(&w->timers, fbr_now());
-            w->firing_timers = false;
-        }
         struct fbr_fiber *f;
         if (++w->tick % GLOBAL_QUEUE_FAIRNESS_TICK == 0 && (f = global_take(w)))
             return f;
@@ -1189,7 +1194,7 @@ int fbr_sched_shutdown(fbr_sched *s, int64_t deadline, fbr_fiber_info *still_run
                 *count = alive;
             return fbr__fail(FBR_ETIMEDOUT,
                              "%llu fibers were still alive at the deadline (%zu started, the rest not yet)",
-                             (unsigned long long)live, started);
+                             (unsigned long long)alive, started);
         }
     }
     fbr__lock_acquire(&s->shutdown_lock);

@@ -93,7 +93,6 @@ struct fbr__worker {
      * fiber it hands the worker to (which then does `after` for it). */
     struct fbr_fiber *switched_out;
     bool handoff_pending;
-    bool firing_timers; /* the loop wakes sleepers: they queue in deadline order */
     enum fbr__after_switch after;
     void (*after_release)(void *);
     void *after_arg;
