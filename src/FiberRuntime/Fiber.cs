@@ -44,9 +44,16 @@ public sealed class Fiber
     [MaySuspend]
     public static void Yield()
     {
-        if (!ManagedFibers.OnManagedFiber)
+        int rc = Interop.fbr_yield_hosted();
+        if (rc != 0)
+            ThrowYieldFailed(rc);
+    }
+
+    private static void ThrowYieldFailed(int rc)
+    {
+        if (rc == Interop.FBR_ENOTFIBER)
             throw new InvalidOperationException("Fiber.Yield must be called from a C# fiber body (FiberScheduler.Spawn with a FiberBody)");
-        FiberErrors.ThrowIfFailed(Interop.fbr_yield());
+        FiberErrors.ThrowIfFailed(rc);
     }
 
     /// <summary>Parks the calling C# fiber for <paramref name="duration"/> (its worker runs others); a thread sleeps.</summary>

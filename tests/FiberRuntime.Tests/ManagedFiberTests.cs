@@ -259,7 +259,8 @@ public class ManagedFiberTests(bool verify)
     [Test]
     public void Yield_outside_a_fiber_is_an_invalid_operation()
     {
-        Assert.Throws<InvalidOperationException>(Fiber.Yield);
+        var error = Assert.Throws<InvalidOperationException>(Fiber.Yield)!;
+        Assert.That(error.Message, Does.Contain("C# fiber body"));
         Assert.That(Fiber.IsOnFiber, Is.False);
         Assert.That(Fiber.CurrentWorker, Is.EqualTo(-1));
     }

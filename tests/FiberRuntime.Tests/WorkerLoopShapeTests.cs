@@ -21,7 +21,7 @@ public class WorkerLoopShapeTests
     {
         MethodBody body = Loop().GetMethodBody()!;
         Assert.That(body.ExceptionHandlingClauses, Is.Empty,
-            "a try/catch/finally around fbr_worker_resume makes the JIT call it through an IL stub");
+            "a try/catch/finally around fbr_worker_resume_next makes the JIT call it through an IL stub");
     }
 
     [Test]
@@ -31,7 +31,7 @@ public class WorkerLoopShapeTests
     }
 
     [Test]
-    public void The_loop_itself_calls_fbr_worker_resume()
+    public void The_loop_itself_calls_fbr_worker_resume_next()
     {
         MethodInfo loop = Loop();
         byte[] il = loop.GetMethodBody()!.GetILAsByteArray()!;
@@ -42,7 +42,7 @@ public class WorkerLoopShapeTests
             .Where(m => m is not null)
             .Select(m => m!.Name)
             .ToList();
-        Assert.That(callees, Does.Contain("fbr_worker_resume"));
+        Assert.That(callees, Does.Contain("fbr_worker_resume_next"));
     }
 
     private static MethodBase? TryResolve(Module module, int token)

@@ -15,6 +15,7 @@ struct host {
      * proof that they came through the host's frame. */
     long resumes[WORKERS];
     int bad_resume;
+    int one_call_per_switch; /* fbr_worker_resume_next instead of run + resume */
 };
 
 static void host_main(void *context, unsigned index)
@@ -22,6 +23,16 @@ static void host_main(void *context, unsigned index)
     struct host *h = context;
     fbr_fiber *hosted;
     int rc;
+    if (h->one_call_per_switch) {
+        rc = fbr_worker_run(&hosted);
+        while (rc == 1) {
+            h->resumes[index]++;
+            rc = fbr_worker_resume_next(hosted, &hosted);
+        }
+        if (rc != 0)
+            h->bad_resume = 1;
+        return;
+    }
     while ((rc = fbr_worker_run(&hosted)) == 1) {
         h->resumes[index]++;
         if (fbr_worker_resume(hosted) != FBR_OK)
@@ -44,7 +55,7 @@ static void *hosted_body(void *arg)
     work->first_worker = fbr_worker_current();
     long sum = 0;
     for (long i = 0; i < YIELDS; i++) {
-        CHECK_OK(fbr_yield());
+        CHECK_OK(i % 2 ? fbr_yield_hosted() : fbr_yield());
         CHECK_OK(fbr_chan_send(work->requests, &i));
         long answer;
         CHECK_OK(fbr_chan_recv(work->replies, &answer));
@@ -67,9 +78,9 @@ static void *doubler(void *arg)
     return NULL;
 }
 
-FBR_TEST(hosted_fibers_are_resumed_from_the_hosts_frame_and_never_migrate)
+static void run_hosted_and_native_fibers(int one_call_per_switch)
 {
-    struct host h = {0};
+    struct host h = {.one_call_per_switch = one_call_per_switch};
     fbr_sched *s;
     fbr_sched_options opts = {.workers = WORKERS, .worker_main = host_main, .worker_context = &h};
     CHECK_OK(fbr_sched_create(&s, &opts));
@@ -101,9 +112,25 @@ FBR_TEST(hosted_fibers_are_resumed_from_the_hosts_frame_and_never_migrate)
     CHECK_EQ(h.bad_resume, 0);
 }
 
+FBR_TEST(hosted_fibers_are_resumed_from_the_hosts_frame_and_never_migrate)
+{
+    run_hosted_and_native_fibers(0);
+}
+
+FBR_TEST(one_call_per_switch_resumes_hosted_fibers_the_same_way)
+{
+    run_hosted_and_native_fibers(1);
+}
+
 static void *nothing(void *arg)
 {
     return arg;
+}
+
+static void *yield_hosted_from_ordinary_fiber(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)fbr_yield_hosted();
 }
 
 FBR_TEST(hosted_workers_are_refused_where_they_make_no_sense)
@@ -123,6 +150,21 @@ FBR_TEST(hosted_workers_are_refused_where_they_make_no_sense)
     CHECK(hosted == NULL);
     CHECK_EQ(fbr_worker_run(NULL), FBR_EINVAL);
     CHECK_EQ(fbr_worker_resume(NULL), FBR_EINVAL);
+    fbr_fiber *next = (fbr_fiber *)&hosted;
+    CHECK_EQ(fbr_worker_resume_next(NULL, &next), FBR_EINVAL); /* nothing handed out here */
+    CHECK(next == NULL);
+    CHECK_EQ(fbr_worker_resume_next(NULL, NULL), FBR_EINVAL);
+
+    /* Only a hosted fiber may suspend through fbr_yield_hosted. */
+    CHECK_EQ(fbr_yield_hosted(), FBR_ENOTFIBER); /* a thread */
+    CHECK_STR_CONTAINS(fbr_last_error(), "hosted fiber");
+    CHECK_OK(fbr_sched_create(&plain, &opts));
+    CHECK_OK(fbr_spawn(plain, &f, yield_hosted_from_ordinary_fiber, NULL, NULL));
+    void *rc;
+    CHECK_OK(fbr_join(f, &rc));
+    CHECK_EQ((intptr_t)rc, FBR_ENOTFIBER);
+    CHECK_OK(fbr_sched_shutdown(plain, FBR_NO_DEADLINE, NULL, 0, NULL));
+    CHECK_OK(fbr_sched_destroy(plain));
 }
 
 FBR_TEST_MAIN()

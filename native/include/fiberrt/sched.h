@@ -131,6 +131,15 @@ FBR_API int fbr_sleep_for(int64_t ns);
  *         while (fbr_worker_run(&hosted) == 1)      // runs native fibers in between
  *             fbr_worker_resume(hosted);           // always from this same frame
  *     }
+ *
+ * or, with one call per switch instead of two (what the .NET binding does):
+ *
+ *         if (fbr_worker_run(&hosted) == 1)
+ *             while (fbr_worker_resume_next(hosted, &hosted) == 1) {
+ *             }
+ *
+ * Hosted fibers suspend with fbr_yield_hosted, or with any blocking call
+ * (channels, joins, sleeps, I/O), which park them.
  */
 
 /* On a worker thread inside its worker_main: runs the worker's ordinary
@@ -143,6 +152,17 @@ FBR_API int fbr_worker_run(fbr_fiber **hosted);
 /* Runs the hosted fiber that fbr_worker_run returned until it yields, parks
  * or finishes. FBR_EINVAL for anything else. */
 FBR_API int fbr_worker_resume(fbr_fiber *hosted);
+
+/* fbr_worker_resume, then fbr_worker_run: resumes `hosted` until it
+ * suspends, runs ordinary fibers until the next hosted one and returns 1
+ * with it in *next (0 when the scheduler is exiting). FBR_EINVAL for a
+ * fiber that was not handed out, or next == NULL. */
+FBR_API int fbr_worker_resume_next(fbr_fiber *hosted, fbr_fiber **next);
+
+/* fbr_yield for the host's own code: FBR_ENOTFIBER unless the caller is a
+ * hosted fiber, so that a host never suspends a fiber whose frames it did
+ * not set up (a thread, an ordinary fiber, a completion callback). */
+FBR_API int fbr_yield_hosted(void);
 
 /* 1 if the caller runs on a hosted fiber, else 0 (threads, ordinary fibers,
  * and a worker between fibers, where completion callbacks run). One

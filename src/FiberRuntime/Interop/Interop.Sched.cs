@@ -74,9 +74,6 @@ internal static partial class Interop
     [LibraryImport(Library, EntryPoint = "fbr_detach")]
     internal static partial int fbr_detach(nint fiber);
 
-    [LibraryImport(Library, EntryPoint = "fbr_yield")]
-    internal static partial int fbr_yield();
-
     [LibraryImport(Library, EntryPoint = "fbr_sleep_until")]
     internal static partial int fbr_sleep_until(long deadline);
 
@@ -85,6 +82,12 @@ internal static partial class Interop
 
     [LibraryImport(Library, EntryPoint = "fbr_worker_resume")]
     internal static partial int fbr_worker_resume(nint hosted);
+
+    [LibraryImport(Library, EntryPoint = "fbr_yield_hosted")]
+    internal static partial int fbr_yield_hosted();
+
+    [LibraryImport(Library, EntryPoint = "fbr_worker_resume_next")]
+    internal static unsafe partial int fbr_worker_resume_next(nint hosted, nint* next);
 
     // One thread-local read in C: no GC transition needed (it neither blocks nor calls back).
     [LibraryImport(Library, EntryPoint = "fbr_worker_hosted_current")]
