@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "error_internal.h"
+#include "thread.h"
 #include "fiberrt/io.h"
 
 /* Details are per thread so that concurrent failures do not mix messages.
@@ -40,7 +41,7 @@ const char *fbr_strerror(int code)
     }
 }
 
-const char *fbr_err_name(int code)
+FBR__TLS_ACCESSOR const char *fbr_err_name(int code)
 {
     if (FBR_IS_SYSERR(code)) {
         static _Thread_local char name[40];
@@ -72,17 +73,17 @@ const char *fbr_err_name(int code)
     }
 }
 
-const char *fbr_last_error(void)
+FBR__TLS_ACCESSOR const char *fbr_last_error(void)
 {
     return last_error;
 }
 
-int fbr_last_error_code(void)
+FBR__TLS_ACCESSOR int fbr_last_error_code(void)
 {
     return last_error_code;
 }
 
-int fbr__fail(int code, const char *fmt, ...)
+FBR__TLS_ACCESSOR int fbr__fail(int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);

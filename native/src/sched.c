@@ -1029,7 +1029,7 @@ int fbr_spawn(fbr_sched *s, fbr_fiber **out, fbr_fiber_fn fn, void *arg, const f
      * finish their work; only new work from outside is refused. */
     if (!from_inside && __atomic_load_n(&s->stopping, __ATOMIC_SEQ_CST))
         return fbr__fail(FBR_ESHUTDOWN, "fbr_spawn: the scheduler is shutting down");
-    struct fbr_fiber *f;
+    struct fbr_fiber *f = NULL;
     int rc = fbr__fiber_init(from_inside ? take_record(w) : NULL, &f, fn, arg, opts ? opts->stack_max : 0,
                              opts ? opts->stack_initial : 0, opts ? opts->name : NULL, sched_fiber_entry, true);
     if (rc != FBR_OK)

@@ -42,7 +42,7 @@ static void unlock_all(void *arg)
         fbr__lock_release(&set->chans[i]->lock);
 }
 
-static uint64_t thread_random(void)
+FBR__TLS_ACCESSOR static uint64_t thread_random(void)
 {
     static _Thread_local uint64_t state;
     if (state == 0)
@@ -78,7 +78,10 @@ int fbr_select(fbr_select_case *cases, size_t count, int64_t deadline, int flags
 
     /* A random permutation of the cases: the first ready one in it wins. */
     uint8_t order[SELECT_MAX_CASES];
-    for (size_t i = 0; i < count; i++)
+    /* count <= SELECT_MAX_CASES was checked on entry; the bound is repeated
+     * for GCC's link-time optimisation, which warns about count == 65
+     * otherwise (a -Werror build with -flto fails). */
+    for (size_t i = 0; i < count && i < SELECT_MAX_CASES; i++)
         order[i] = (uint8_t)i;
     for (size_t i = count; i > 1; i--) {
         size_t j = (size_t)(thread_random() % i);

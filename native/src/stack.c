@@ -103,7 +103,7 @@ static int slab_create(struct stack_class *c, size_t reserve, uint32_t slot_coun
     if (s == NULL)
         return fbr__fail(FBR_ENOMEM, "out of memory for %u stack descriptors", slot_count);
     s->bytes = reserve * slot_count;
-    void *base;
+    void *base = NULL;
     int rc = fbr__vm_reserve(fbr__settings.stack_mode, s->bytes, &base);
     if (rc != FBR_OK) {
         free(s);

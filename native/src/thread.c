@@ -37,13 +37,13 @@ static void add_counters(struct fbr__counters *into, const struct fbr__counters 
 #undef FBR__ADD
 }
 
-struct fbr__counters *fbr__counters_here(void)
+FBR__TLS_ACCESSOR struct fbr__counters *fbr__counters_here(void)
 {
     struct fbr__thread *t = tls_thread;
     return t ? &t->counters : &shared_counters;
 }
 
-struct fbr__counters *fbr__handler_counters_here(void)
+FBR__TLS_ACCESSOR struct fbr__counters *fbr__handler_counters_here(void)
 {
     struct fbr__thread *t = tls_thread;
     return t ? &t->handler_counters : &shared_counters;
@@ -125,7 +125,7 @@ static int ensure_altstack(struct fbr__thread *t)
     return FBR_OK;
 }
 
-int fbr__thread_get(struct fbr__thread **out)
+FBR__TLS_ACCESSOR int fbr__thread_get(struct fbr__thread **out)
 {
     struct fbr__thread *t = fbr__thread_peek();
     if (t != NULL) {
@@ -158,12 +158,12 @@ int fbr__thread_get(struct fbr__thread **out)
     return FBR_OK;
 }
 
-__attribute__((noinline, noipa)) struct fbr__thread *fbr__thread_peek(void)
+FBR__TLS_ACCESSOR struct fbr__thread *fbr__thread_peek(void)
 {
     return tls_thread;
 }
 
-struct fbr__thread *fbr__thread_peek_signal_safe(void)
+FBR__TLS_ACCESSOR struct fbr__thread *fbr__thread_peek_signal_safe(void)
 {
     return tls_thread;
 }

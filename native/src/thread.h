@@ -26,6 +26,14 @@ struct fbr__thread {
     struct fbr__thread *next_registered, *prev_registered; /* all threads' counters */
 };
 
+/* Marks every function that touches a thread-local variable of the
+ * runtime: the compiler may neither inline nor analyse it, even when the
+ * library is built with link-time optimisation (as distributions build
+ * packages). A fiber may resume on another thread, and a thread pointer or
+ * TLS address the compiler kept from before a switch would be the old
+ * thread's. */
+#define FBR__TLS_ACCESSOR __attribute__((noinline, noipa))
+
 /* The calling thread's state, created on first use. Fails (FBR_ENOMEM, with
  * details recorded) only if memory for it or its signal stack runs out. */
 int fbr__thread_get(struct fbr__thread **out);
