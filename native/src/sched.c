@@ -868,12 +868,15 @@ static inline __attribute__((always_inline)) void switch_to_loop(enum fbr__after
     }
 }
 
-void fbr__sched_park(void (*release)(void *), void *arg)
+uint32_t fbr__sched_park(fbr__wait *wait, bool timed, void (*release)(void *), void *arg)
 {
     struct fbr__worker *w = fbr__worker_self();
     struct fbr_fiber *self = w->thread_state->current;
     __atomic_store_n(&self->sched_state, FBR__PARKING, __ATOMIC_RELEASE);
     switch_to_loop(FBR__AFTER_PARK, release, arg);
+    if (timed)
+        fbr__timer_cancel(&wait->timer);
+    return __atomic_load_n(&wait->claim, __ATOMIC_ACQUIRE);
 }
 
 static void sched_fiber_entry(void *arg, void *first_value)

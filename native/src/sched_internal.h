@@ -30,6 +30,7 @@
 #include "lock.h"
 #include "poller.h"
 #include "timer.h"
+#include "wait.h"
 
 #define FBR__RUNQ_SIZE 256u
 #define FBR__WORKER_STACK_CACHE 64u
@@ -154,9 +155,12 @@ struct fbr__worker *fbr__worker_self(void);
 /* Makes a waiting (or new) fiber runnable. Any thread may call it. */
 void fbr__sched_ready(struct fbr_fiber *f);
 
-/* Parks the calling scheduled fiber: its worker marks it waiting, then calls
- * release(arg) (if not NULL), then runs other fibers. Returns once
- * fbr__sched_ready has been called for it. */
-void fbr__sched_park(void (*release)(void *), void *arg);
+/* The fiber half of fbr__wait_block: parks the calling scheduled fiber (its
+ * worker marks it waiting, then calls release(arg) if not NULL, then runs
+ * other fibers), and once fbr__sched_ready has been called for it cancels
+ * the wait's timer if `timed` and returns the wait's claim. fbr__wait_block
+ * ends by calling this (a tail call): the fiber resumes one return closer
+ * to its caller, and each return right after a switch is a mispredicted one. */
+uint32_t fbr__sched_park(fbr__wait *wait, bool timed, void (*release)(void *), void *arg);
 
 #endif

@@ -106,10 +106,7 @@ uint32_t fbr__wait_block(fbr__wait *w, void (*release)(void *), void *arg, int64
              * only the deadline is lost, and the error was recorded. */
         }
     }
-    fbr__sched_park(release, arg);
-    if (timed)
-        fbr__timer_cancel(&w->timer);
-    return __atomic_load_n(&w->claim, __ATOMIC_ACQUIRE);
+    return fbr__sched_park(w, timed, release, arg);
 }
 
 void fbr__wait_queue_push(fbr__wait_queue *q, fbr__wait_node *n)
