@@ -161,7 +161,7 @@ internal static class PingPongBenchmarks
     }
 
     /// <summary>The same shape with System.Threading.Channels: an async Task answers v + 1.</summary>
-    private sealed class StcEcho : IDisposable
+    internal sealed class StcEcho : IDisposable
     {
         private readonly Task _echo;
 

@@ -19,6 +19,7 @@ internal static unsafe partial class NativeFibers
         public delegate* unmanaged<nint, nint> AnnounceThenWaitForClose;
         public delegate* unmanaged<nint, nint> YieldN;
         public delegate* unmanaged<nint, nint> EchoSocket;
+        public delegate* unmanaged<nint, nint> PingPong;
     }
 
     /// <summary>What echo/produce/consume read (mirrors fbrtest_pipe); keep it in native memory while fibers use it.</summary>
@@ -69,6 +70,8 @@ internal static unsafe partial class NativeFibers
     public static delegate* unmanaged<nint, nint> YieldN => s_entries.YieldN;
     /// <summary>fbr_io* (owned): echoes until the peer closes, then closes it; returns the bytes echoed.</summary>
     public static delegate* unmanaged<nint, nint> EchoSocket => s_entries.EchoSocket;
+    /// <summary>Pipe*: sends 0 .. Count-1 to Out, each followed by a receive from In; returns the sum received.</summary>
+    public static delegate* unmanaged<nint, nint> PingPong => s_entries.PingPong;
 
     /// <summary>Spawns fibers that block until <paramref name="gate"/> closes, and returns once every one of them runs.</summary>
     internal static System.Collections.Generic.List<Fiber> SpawnBlocked(FiberScheduler scheduler, Channel<byte> gate,

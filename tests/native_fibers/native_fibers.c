@@ -60,6 +60,22 @@ static void *produce(void *arg)
     return (void *)(intptr_t)sum;
 }
 
+/* Sends 0, 1, ... (count values) to out, each followed by receiving the
+ * answer from in (an echo fiber's reply); returns the sum of the answers,
+ * or -1 if the channels closed early. */
+static void *ping_pong(void *arg)
+{
+    fbrtest_pipe *p = arg;
+    int64_t sum = 0;
+    for (int64_t i = 0; i < p->count; i++) {
+        int64_t v = i;
+        if (fbr_chan_send(p->out, &v) != FBR_OK || fbr_chan_recv(p->in, &v) != FBR_OK)
+            return (void *)(intptr_t)-1;
+        sum += v;
+    }
+    return (void *)(intptr_t)sum;
+}
+
 /* Receives from in until it is closed; returns the sum of what came. */
 static void *consume(void *arg)
 {
@@ -163,6 +179,7 @@ typedef struct fbrtest_entry_table {
     void *(*announce_then_wait_for_close)(void *);
     void *(*yield_n)(void *);
     void *(*echo_socket)(void *);
+    void *(*ping_pong)(void *);
 } fbrtest_entry_table;
 
 FBRTEST_API void fbrtest_entries(fbrtest_entry_table *out)
@@ -178,6 +195,7 @@ FBRTEST_API void fbrtest_entries(fbrtest_entry_table *out)
     out->announce_then_wait_for_close = announce_then_wait_for_close;
     out->yield_n = yield_n;
     out->echo_socket = echo_socket;
+    out->ping_pong = ping_pong;
 }
 
 /* The checksum deep_recursion(depth) returns, computed here without fibers. */
