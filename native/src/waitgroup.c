@@ -1,3 +1,4 @@
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,6 +65,9 @@ int fbr_waitgroup_add(fbr_waitgroup *wg, int64_t delta)
      * then finds the line already here, rather than fetching it twice. */
     int64_t count = __atomic_fetch_add(&wg->count, 0, __ATOMIC_SEQ_CST);
     for (;;) {
+        if (delta > 0 && count > INT64_MAX - delta)
+            return fbr__fail(FBR_EINVAL, "the wait group counter (%lld) would overflow adding %lld", (long long)count,
+                             (long long)delta);
         if (count + delta < 0)
             return fbr__fail(FBR_EINVAL, "the wait group counter (%lld) would go negative", (long long)count);
         if (count + delta == 0 && delta != 0)

@@ -119,6 +119,16 @@ FBR_TEST(waitgroup_misuse_and_timeouts)
     CHECK_OK(fbr_waitgroup_add(wg, 2));
     CHECK_EQ(fbr_waitgroup_wait_until(wg, fbr_deadline_in(2 * FBR_MILLISECOND)), FBR_ETIMEDOUT);
     CHECK_OK(fbr_waitgroup_add(wg, -2));
+    /* An absurd count is refused and leaves the counter as it was. */
+    CHECK_OK(fbr_waitgroup_add(wg, INT64_MAX - 1));
+    CHECK_EQ(fbr_waitgroup_add(wg, 2), FBR_EINVAL);
+    CHECK_STR_CONTAINS(fbr_last_error(), "overflow");
+    CHECK_OK(fbr_waitgroup_add(wg, 1)); /* exactly INT64_MAX still fits */
+    CHECK_EQ(fbr_waitgroup_add(wg, INT64_MAX), FBR_EINVAL);
+    CHECK_OK(fbr_waitgroup_add(wg, -INT64_MAX));
+    CHECK_OK(fbr_waitgroup_wait(wg)); /* back at zero */
+    CHECK_EQ(fbr_waitgroup_add(wg, INT64_MIN), FBR_EINVAL);
+    CHECK_STR_CONTAINS(fbr_last_error(), "negative");
     CHECK_OK(fbr_waitgroup_destroy(wg));
     CHECK_EQ(fbr_waitgroup_add(NULL, 1), FBR_EINVAL);
 }
