@@ -368,9 +368,7 @@ static int wait_on_thread(struct fbr_io *io, int events, int64_t deadline, const
                                            (events & FBR_IO_WRITABLE ? POLLOUT : 0))};
     struct timespec ts, *tsp = NULL;
     if (deadline != FBR_NO_DEADLINE) {
-        int64_t left = deadline - fbr_now();
-        if (left < 0)
-            left = 0;
+        int64_t left = fbr__time_left(deadline);
         ts.tv_sec = (time_t)(left / FBR_SECOND);
         ts.tv_nsec = (long)(left % FBR_SECOND);
         tsp = &ts;

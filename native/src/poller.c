@@ -87,9 +87,7 @@ static int wait_events(struct fbr__poller *p, struct epoll_event *events, int64_
         return epoll_wait(p->epoll_fd, events, EVENTS_PER_POLL, -1);
     /* epoll_wait counts in milliseconds; timers need better, and
      * epoll_pwait2 (Linux 5.11) takes a timespec. */
-    int64_t left = deadline - fbr_now();
-    if (left < 0)
-        left = 0;
+    int64_t left = fbr__time_left(deadline);
     struct timespec ts = {.tv_sec = (time_t)(left / FBR_SECOND), .tv_nsec = (long)(left % FBR_SECOND)};
     int n = epoll_pwait2(p->epoll_fd, events, EVENTS_PER_POLL, &ts, NULL);
     if (n < 0 && errno == ENOSYS) {

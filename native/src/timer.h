@@ -11,7 +11,16 @@
 
 #include <stdint.h>
 
+#include "fiberrt/time.h"
 #include "lock.h"
+
+/* Nanoseconds from now until `deadline`, or 0 once it has passed. Never
+ * overflows, however far in the past the deadline lies (INT64_MIN too). */
+static inline int64_t fbr__time_left(int64_t deadline)
+{
+    int64_t now = fbr_now();
+    return deadline <= now ? 0 : deadline - now;
+}
 
 struct fbr__timer_heap;
 

@@ -371,6 +371,12 @@ FBR_TEST(deadlines_expire_on_fibers_and_threads)
     CHECK_EQ(on_thread.result, FBR_ETIMEDOUT);
     CHECK(on_thread.ended - on_thread.started >= on_thread.deadline_ns);
 
+    /* However far in the past a deadline lies, a thread's wait ends at once
+     * (the time left used to overflow into a wait of centuries). */
+    char nothing;
+    CHECK_EQ(fbr_io_read(b, &nothing, 1, INT64_MIN), FBR_ETIMEDOUT);
+    CHECK_EQ(fbr_io_wait(b, FBR_IO_READABLE, INT64_MIN + fbr_now() - 1), FBR_ETIMEDOUT);
+
     /* A deadline already past still reads what is there. */
     CHECK_EQ(fbr_io_write(b, "x", 1, FBR_NO_DEADLINE), 1);
     char c;
