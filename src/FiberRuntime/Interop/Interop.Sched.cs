@@ -80,9 +80,6 @@ internal static partial class Interop
     [LibraryImport(Library, EntryPoint = "fbr_worker_run")]
     internal static unsafe partial int fbr_worker_run(nint* hosted);
 
-    [LibraryImport(Library, EntryPoint = "fbr_worker_resume")]
-    internal static partial int fbr_worker_resume(nint hosted);
-
     [LibraryImport(Library, EntryPoint = "fbr_yield_hosted")]
     internal static partial int fbr_yield_hosted();
 
