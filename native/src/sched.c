@@ -808,10 +808,16 @@ int fbr_worker_resume_next(fbr_fiber *hosted, fbr_fiber **next)
     return rc == FBR_OK ? hand_out_next_hosted(w, next) : rc;
 }
 
-int fbr_worker_hosted_current(void)
+/* Whether the calling thread runs a hosted fiber right now. */
+static bool on_hosted_fiber(void)
 {
     struct fbr__thread *t = fbr__thread_peek();
     return t != NULL && t->current != NULL && t->current->hosted;
+}
+
+int fbr_worker_hosted_current(void)
+{
+    return on_hosted_fiber();
 }
 
 /*
@@ -1155,8 +1161,7 @@ int fbr_yield_hosted(void)
     /* The one check a host needs before it lets its code suspend, made here
      * rather than by a second call into the library: a C# yield took 39 ns
      * this way against 55 ns with the check as a call of its own. */
-    struct fbr__thread *t = fbr__thread_peek();
-    if (t == NULL || t->current == NULL || !t->current->hosted)
+    if (!on_hosted_fiber())
         return fbr__fail(FBR_ENOTFIBER, "fbr_yield_hosted called outside a hosted fiber");
     switch_to_loop(FBR__AFTER_YIELD, NULL, NULL);
     return FBR_OK;

@@ -182,6 +182,18 @@ static void *sleep_then_note(void *arg)
     return NULL;
 }
 
+/* Joins sleepers spawned latest deadline first: none woke early, and they
+ * woke in deadline order (the last spawned first). */
+static void join_and_check_deadline_order(fbr_fiber **f, const struct sleeper *z, int n)
+{
+    for (int i = 0; i < n; i++)
+        CHECK_OK(fbr_join(f[i], NULL));
+    for (int i = 0; i < n; i++) {
+        CHECK(z[i].woke_at >= z[i].deadline);
+        CHECK_EQ(z[i].order, n - 1 - i);
+    }
+}
+
 FBR_TEST(sleepers_wake_in_deadline_order_and_never_early)
 {
     fbr_sched *s = start(1);
@@ -194,12 +206,7 @@ FBR_TEST(sleepers_wake_in_deadline_order_and_never_early)
         z[i] = (struct sleeper){.deadline = base + (N - i) * 15 * FBR_MILLISECOND};
         CHECK_OK(fbr_spawn(s, &f[i], sleep_then_note, &z[i], NULL));
     }
-    for (int i = 0; i < N; i++)
-        CHECK_OK(fbr_join(f[i], NULL));
-    for (int i = 0; i < N; i++) {
-        CHECK(z[i].woke_at >= z[i].deadline);
-        CHECK_EQ(z[i].order, N - 1 - i);
-    }
+    join_and_check_deadline_order(f, z, N);
     stop(s);
 }
 
@@ -232,12 +239,7 @@ FBR_TEST(sleepers_due_together_wake_earliest_first)
      * the worker past every deadline. */
     CHECK_OK(fbr_spawn(s, &busy, spin_until, &busy_until, NULL));
     CHECK_OK(fbr_join(busy, NULL));
-    for (int i = 0; i < N; i++)
-        CHECK_OK(fbr_join(f[i], NULL));
-    for (int i = 0; i < N; i++) {
-        CHECK(z[i].woke_at >= z[i].deadline);
-        CHECK_EQ(z[i].order, N - 1 - i);
-    }
+    join_and_check_deadline_order(f, z, N);
     stop(s);
 }
 
