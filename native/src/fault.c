@@ -79,7 +79,7 @@ __attribute__((noreturn)) static void report_and_exit(const struct fbr_fiber *f,
     struct report r = {.length = 0};
     put(&r, no_memory ? "fiberrt: fatal: cannot grow the stack of fiber " : "fiberrt: fatal: stack overflow in fiber ");
     put_unsigned(&r, f->id);
-    if (f->name[0]) {
+    if (f->named) {
         put(&r, " \"");
         put(&r, f->name);
         put(&r, "\"");

@@ -48,6 +48,27 @@ int fbr__fiber_new(struct fbr_fiber **out, fbr_fiber_fn fn, void *arg, size_t st
     return fbr__fiber_init(NULL, out, fn, arg, stack_max, stack_initial, name, entry, lazy_stack);
 }
 
+struct fbr_fiber *fbr__fiber_alloc(void)
+{
+    size_t size = (sizeof(struct fbr_fiber) + FBR__FIBER_ALIGN - 1) & ~(size_t)(FBR__FIBER_ALIGN - 1);
+    return aligned_alloc(FBR__FIBER_ALIGN, size);
+}
+
+size_t fbr__fiber_stack_limit(const struct fbr_fiber *f)
+{
+    return (size_t)f->stack_limit_pages * fbr__settings.page_size;
+}
+
+size_t fbr__fiber_stack_initial(const struct fbr_fiber *f)
+{
+    return (size_t)f->stack_initial_pages * fbr__settings.page_size;
+}
+
+const char *fbr__fiber_name(const struct fbr_fiber *f)
+{
+    return f->named ? f->name : "";
+}
+
 int fbr__fiber_init(struct fbr_fiber *record, struct fbr_fiber **out, fbr_fiber_fn fn, void *arg, size_t stack_max,
                     size_t stack_initial, const char *name, fbr__context_entry entry, bool lazy_stack)
 {
@@ -67,13 +88,12 @@ int fbr__fiber_init(struct fbr_fiber *record, struct fbr_fiber **out, fbr_fiber_
     size_t limit = fbr__round_up(max, page);
     initial = initial > limit || fbr__settings.commit_full_stacks ? limit : fbr__round_up(initial, page);
 
-    struct fbr_fiber *f = record;
-    if (f)
-        memset(f, 0, sizeof *f);
-    else if ((f = calloc(1, sizeof *f)) == NULL)
+    struct fbr_fiber *f = record ? record : fbr__fiber_alloc();
+    if (f == NULL)
         return fbr__fail(FBR_ENOMEM, "out of memory for a fiber record");
-    f->stack_limit = limit;
-    f->stack_initial = initial;
+    memset(f, 0, FBR__FIBER_CLEARED_SIZE);
+    f->stack_limit_pages = (uint32_t)(limit / page);
+    f->stack_initial_pages = (uint32_t)(initial / page);
     if (!lazy_stack) {
         fbr__stack *st;
         rc = fbr__stack_acquire(limit, initial, &st);
@@ -91,6 +111,7 @@ int fbr__fiber_init(struct fbr_fiber *record, struct fbr_fiber **out, fbr_fiber_
     if (name) {
         strncpy(f->name, name, sizeof f->name - 1);
         f->name[sizeof f->name - 1] = '\0';
+        f->named = true;
     }
     FBR__COUNT_ADD(fibers_created, 1);
     *out = f;
@@ -210,7 +231,7 @@ uint64_t fbr_fiber_id(const fbr_fiber *f)
 
 const char *fbr_fiber_name(const fbr_fiber *f)
 {
-    return fbr__is_fiber(f) ? f->name : "";
+    return fbr__is_fiber(f) ? fbr__fiber_name(f) : "";
 }
 
 int fbr_fiber_status(const fbr_fiber *f)
@@ -229,7 +250,7 @@ int fbr_fiber_stack_stats(const fbr_fiber *f, fbr_stack_stats *out)
             return fbr__fail(FBR_EFINISHED, "fiber %llu has finished and released its stack",
                              (unsigned long long)f->id);
         /* A scheduled fiber that has not started yet has no stack so far. */
-        *out = (fbr_stack_stats){.limit = f->stack_limit};
+        *out = (fbr_stack_stats){.limit = fbr__fiber_stack_limit(f)};
         return FBR_OK;
     }
     fbr__stack_stats(f->stack, out);

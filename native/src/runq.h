@@ -45,7 +45,7 @@ static inline struct fbr_fiber *fbr__runq_pop(struct fbr__runq *q)
             /* The next one's record is most likely cold (queued long ago):
              * start fetching it while this one runs. */
             if (head + 1 != tail)
-                __builtin_prefetch(__atomic_load_n(&q->slots[(head + 1) % FBR__RUNQ_SIZE], __ATOMIC_RELAXED));
+                FBR__FIBER_PREFETCH(__atomic_load_n(&q->slots[(head + 1) % FBR__RUNQ_SIZE], __ATOMIC_RELAXED), 0);
             return f;
         }
     }

@@ -180,6 +180,13 @@ static bool on_worker_loop(const struct fbr__worker *w)
     return current == NULL || current->is_root;
 }
 
+/* A pinned fiber's worker once it has run; NULL for the others, whose
+ * record does not keep one (it sits on a line a spawn does not clear). */
+static struct fbr__worker *home_of(const struct fbr_fiber *f)
+{
+    return f->pinned ? f->home : NULL;
+}
+
 void fbr__sched_ready(struct fbr_fiber *f)
 {
     /* The fiber may still be switching away to park; its worker finishes
@@ -195,10 +202,11 @@ void fbr__sched_ready(struct fbr_fiber *f)
      * waits for this count to drop (fbr_sched_destroy). */
     if (outside)
         __atomic_add_fetch(&s->outside_wakers, 1, __ATOMIC_SEQ_CST);
-    if (f->home) {
-        pinned_push(f->home, f);
-        if (f->home != w)
-            wake_worker(f->home);
+    struct fbr__worker *home = home_of(f);
+    if (home) {
+        pinned_push(home, f);
+        if (home != w)
+            wake_worker(home);
     } else if (!outside) {
         /* Run it next: what the running fiber just woke is what it will
          * most likely wait for. An earlier "next" moves to the ring, and
@@ -461,7 +469,7 @@ static struct fbr_fiber *take_record(struct fbr__worker *w)
     /* Records often come back from another worker's cache: start fetching
      * the next spawn's one while this spawn goes on. */
     if (w->record_cache_count)
-        __builtin_prefetch(w->record_cache[w->record_cache_count - 1], 1);
+        FBR__FIBER_PREFETCH(w->record_cache[w->record_cache_count - 1], 1);
     return r;
 }
 
@@ -635,7 +643,7 @@ static inline __attribute__((always_inline)) void run_fiber(struct fbr__worker *
         /* First run: the stack comes now, most often from this worker's
          * cache, still warm from the fiber that finished before. */
         fbr__stack *st;
-        int rc = take_stack(w, f->stack_limit, f->stack_initial, &st);
+        int rc = take_stack(w, fbr__fiber_stack_limit(f), fbr__fiber_stack_initial(f), &st);
         if (rc != FBR_OK) {
             f->start_error = rc;
             finish_fiber(w, f);
@@ -677,7 +685,7 @@ static void after_switch(struct fbr__worker *w, struct fbr_fiber *f)
     case FBR__AFTER_YIELD:
         __atomic_store_n(&f->state, FBR_FIBER_SUSPENDED, __ATOMIC_RELAXED);
         __atomic_store_n(&f->sched_state, FBR__RUNNABLE, __ATOMIC_RELEASE);
-        if (f->home)
+        if (home_of(f))
             pinned_push(w, f);
         else
             local_push(w, f);
@@ -1045,6 +1053,8 @@ int fbr_spawn(fbr_sched *s, fbr_fiber **out, fbr_fiber_fn fn, void *arg, const f
         return rc;
     f->sched = s;
     f->pinned = hosted || (opts && opts->pinned);
+    if (f->pinned)
+        f->home = NULL;
     f->hosted = hosted;
     f->join_mode = out ? FBR__JOINABLE : FBR__DETACHED;
     f->spawned_detached = out == NULL;
@@ -1211,7 +1221,7 @@ static size_t describe_live(struct fbr_sched *s, fbr_fiber_info *info, size_t ca
         for (struct fbr_fiber *f = r->head; f; f = f->registry_next, n++)
             if (n < capacity) {
                 info[n].id = f->id;
-                memcpy(info[n].name, f->name, sizeof info[n].name);
+                snprintf(info[n].name, sizeof info[n].name, "%s", fbr__fiber_name(f));
             }
         fbr__lock_release(&r->lock);
     }

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <fiberrt.h>
 
@@ -113,6 +114,62 @@ FBR_TEST(a_tree_of_fibers_sums_correctly_on_one_worker)
 FBR_TEST(a_tree_of_fibers_sums_correctly_on_four_workers)
 {
     run_tree(4);
+}
+
+static void *own_name_length(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)strlen(fbr_fiber_name(fbr_fiber_self()));
+}
+
+static void *alternate_named_and_unnamed_spawns(void *arg)
+{
+    (void)arg;
+    /* On one worker a finished fiber's record is the next spawn's: a name
+     * must not outlive the fiber that had it. */
+    for (int i = 0; i < 50; i++) {
+        fbr_spawn_options named = {.name = "eleven-char"};
+        fbr_fiber *f;
+        void *length;
+        CHECK_OK(fbr_spawn(fbr_sched_current(), &f, own_name_length, NULL, i % 2 ? NULL : &named));
+        CHECK_OK(fbr_join(f, &length));
+        CHECK_EQ((intptr_t)length, i % 2 ? 0 : 11);
+    }
+    return NULL;
+}
+
+FBR_TEST(a_reused_record_does_not_keep_an_earlier_fibers_name)
+{
+    fbr_sched *s = start(1);
+    fbr_fiber *f;
+    CHECK_OK(fbr_spawn(s, &f, alternate_named_and_unnamed_spawns, NULL, NULL));
+    CHECK_OK(fbr_join(f, NULL));
+    stop(s);
+}
+
+static void *spawn_and_look_before_it_runs(void *arg)
+{
+    (void)arg;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    fbr_spawn_options opts = {.stack_max = ((size_t)1 << 20) + 1};
+    fbr_fiber *f;
+    CHECK_OK(fbr_spawn(fbr_sched_current(), &f, own_name_length, NULL, &opts));
+    /* The only worker is busy with this fiber: f has not started. */
+    CHECK_EQ(fbr_fiber_status(f), FBR_FIBER_CREATED);
+    fbr_stack_stats stats;
+    CHECK_OK(fbr_fiber_stack_stats(f, &stats));
+    CHECK_EQ(stats.limit, ((size_t)1 << 20) + page);
+    CHECK_OK(fbr_join(f, NULL));
+    return NULL;
+}
+
+FBR_TEST(a_fiber_not_yet_started_reports_its_stack_limit_in_whole_pages)
+{
+    fbr_sched *s = start(1);
+    fbr_fiber *f;
+    CHECK_OK(fbr_spawn(s, &f, spawn_and_look_before_it_runs, NULL, NULL));
+    CHECK_OK(fbr_join(f, NULL));
+    stop(s);
 }
 
 struct turn_log {
