@@ -44,6 +44,7 @@ public sealed class Channel<T> : IDisposable where T : unmanaged
     private SendOperation? _cachedSend;
     private readonly Action<SendOperation> _returnSend;
     private int _closedHere;
+    private AwaitSpin _awaitSpin;
 
     /// <summary>Creates a channel; capacity 0 makes it unbuffered.</summary>
     public unsafe Channel(int capacity = 0, ChannelOptions? options = null)
@@ -174,6 +175,12 @@ public sealed class Channel<T> : IDisposable where T : unmanaged
     /// Sends a value without blocking a thread: the ValueTask completes when a receiver (a fiber, a thread
     /// or async code) takes it or the buffer has room. Cancelling withdraws the value.
     /// </summary>
+    /// <remarks>
+    /// When the send has to wait, the call may watch it for up to two microseconds before returning (only
+    /// off the scheduler's workers, and only while that keeps paying off on this channel): a native fiber's
+    /// answer in that time completes the ValueTask before the await, which then needs no thread-pool hop.
+    /// <see cref="ReceiveAsync"/> does the same.
+    /// </remarks>
     public unsafe ValueTask SendAsync(T item, CancellationToken cancellationToken = default)
     {
         if (cancellationToken.IsCancellationRequested)
@@ -189,6 +196,8 @@ public sealed class Channel<T> : IDisposable where T : unmanaged
         {
             short version = operation.Version;
             operation.Pending(op);
+            if (_asyncContinuations)
+                _awaitSpin.Watch(operation, version);
             return new ValueTask(operation, version);
         }
         ReturnSend(operation);
@@ -331,6 +340,8 @@ public sealed class Channel<T> : IDisposable where T : unmanaged
         {
             short version = operation.Version;
             operation.Pending(op);
+            if (_asyncContinuations)
+                _awaitSpin.Watch(operation, version);
             return new ValueTask<T>(operation, version);
         }
         ReturnReceive(operation);

@@ -73,7 +73,12 @@ internal abstract class PendingOperation
         if (result == Interop.FBR_OK && value != 0)
             self.StoreValue(value);
         if ((Interlocked.Or(ref self._flags, Completed) & Started) != 0)
-            self.Finish();
+        {
+            // A continuation allowed to run here runs on this thread, which may be a worker.
+            bool outer = AwaitSpin.EnterCompletion();
+            try { self.Finish(); }
+            finally { AwaitSpin.ExitCompletion(outer); }
+        }
     }
 
     private void Finish()
@@ -117,6 +122,8 @@ internal abstract class PendingOperation
     }
 
     internal ValueTaskSourceStatus Status(short token) => _core.GetStatus(token);
+
+    internal bool IsPending(short token) => _core.GetStatus(token) == ValueTaskSourceStatus.Pending;
 
     internal void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
         => _core.OnCompleted(continuation, state, token, flags);
