@@ -1,3 +1,4 @@
+using System;
 using System.Diagnostics;
 using System.Threading;
 
@@ -20,12 +21,12 @@ namespace FiberRuntime;
 /// </remarks>
 internal struct AwaitSpin
 {
-    /// <summary>The longest watch: about two round trips between native fibers on different cores.</summary>
+    /// <summary>The longest watch: ten times a native fiber's answer from another core, less than a pool hop.</summary>
     private static readonly long Budget = Stopwatch.Frequency * 2 / 1_000_000 + 1;
-    private static readonly bool Multicore = System.Environment.ProcessorCount > 1;
+    private static readonly bool Multicore = Environment.ProcessorCount > 1;
     private const int MaxSkip = 1023;
 
-    [System.ThreadStatic] private static bool t_completing;
+    [ThreadStatic] private static bool t_completing;
 
     private int _skip;
     private int _skipNext;
@@ -43,24 +44,35 @@ internal struct AwaitSpin
     /// <summary>Watches <paramref name="operation"/> for a moment if that has been paying off here.</summary>
     internal void Watch(PendingOperation operation, short version)
     {
-        if (_skip > 0)
-        {
-            _skip--;
-            return;
-        }
-        if (!Multicore || t_completing || Interop.fbr_worker_current() >= 0)
-            return;
+        if (ShouldWatch() && Multicore && !t_completing && Interop.fbr_worker_current() < 0)
+            Record(answered: WaitBriefly(operation, version));
+    }
+
+    /// <summary>False while skipping watches after vain ones.</summary>
+    internal bool ShouldWatch()
+    {
+        if (_skip == 0)
+            return true;
+        _skip--;
+        return false;
+    }
+
+    /// <summary>Learns from one watch: a vain one doubles the run of watches skipped next.</summary>
+    internal void Record(bool answered)
+    {
+        _skipNext = answered ? 0 : Math.Min(_skipNext * 2 + 1, MaxSkip);
+        _skip = _skipNext;
+    }
+
+    private static bool WaitBriefly(PendingOperation operation, short version)
+    {
         long deadline = Stopwatch.GetTimestamp() + Budget;
         while (operation.IsPending(version))
         {
             if (Stopwatch.GetTimestamp() > deadline)
-            {
-                _skipNext = _skipNext * 2 + 1 > MaxSkip ? MaxSkip : _skipNext * 2 + 1;
-                _skip = _skipNext;
-                return;
-            }
+                return false;
             Thread.SpinWait(1);
         }
-        _skipNext = 0;
+        return true;
     }
 }

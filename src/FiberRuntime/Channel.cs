@@ -46,6 +46,16 @@ public sealed class Channel<T> : IDisposable where T : unmanaged
     private int _closedHere;
     private AwaitSpin _awaitSpin;
 
+    /// <summary>Whether the next pending async operation will be watched (<see cref="AwaitSpin"/>).</summary>
+    internal bool WatchesNextPending
+    {
+        get
+        {
+            AwaitSpin copy = _awaitSpin;
+            return copy.ShouldWatch();
+        }
+    }
+
     /// <summary>Creates a channel; capacity 0 makes it unbuffered.</summary>
     public unsafe Channel(int capacity = 0, ChannelOptions? options = null)
     {
