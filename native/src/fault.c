@@ -155,6 +155,28 @@ static void on_fault(int signo, siginfo_t *info, void *context)
 {
     int saved_errno = errno;
     struct fbr__thread *t = fbr__thread_peek_signal_safe();
+    if (t != NULL && info != NULL && info->si_code == SI_KERNEL && t->current != NULL && t->current->stack != NULL) {
+        /* Perhaps the kernel found no room for another signal's frame on a
+         * fiber's stack. Passed on, the fault reached .NET's handler, which
+         * restores the default action for a fault it does not know and
+         * returns, expecting it to recur: it did not, and the next growth
+         * fault killed the process (C# fibers under qemu, about one run in
+         * fifteen of the smoke app: si_code SI_KERNEL, the stack pointer
+         * 3 KiB above the committed part). */
+        struct fbr_fiber *f = t->current;
+        const char *sp = context_sp(context);
+        switch (fbr__stack_signal_frame_fault(f->stack, sp)) {
+        case FBR__FAULT_GROWN:
+            errno = saved_errno;
+            return;
+        case FBR__FAULT_NO_MEMORY:
+            report_and_exit(f, sp, true);
+        case FBR__FAULT_OVERFLOW:
+        case FBR__FAULT_ELSEWHERE:
+        case FBR__FAULT_COMMITTED:
+            break;
+        }
+    }
     if (t != NULL && info != NULL && info->si_code > 0) {
         struct fbr_fiber *f = t->current;
         if (f != NULL && f->stack != NULL) {

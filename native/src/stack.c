@@ -429,6 +429,32 @@ fbr__fault_outcome fbr__stack_fault(fbr__stack *st, const char *addr, const char
     return FBR__FAULT_GROWN;
 }
 
+fbr__fault_outcome fbr__stack_signal_frame_fault(fbr__stack *st, const char *sp)
+{
+    if (sp < st->usable_low || sp >= st->top)
+        return FBR__FAULT_ELSEWHERE;
+    char *committed_low = st->commit_low;
+    if (windowed() && committed_low <= st->marked_low)
+        return FBR__FAULT_COMMITTED; /* what lies below is read-write already */
+    /* Pages below commit_low may still be accessible (kept from a pooled
+     * stack's earlier user): the kernel failed below the stack pointer, so
+     * commit from there, wherever commit_low stands. */
+    uintptr_t page_mask = ~(uintptr_t)(fbr__settings.page_size - 1);
+    char *want = (size_t)(sp - st->usable_low) > FBR__SIGNAL_FRAME_ROOM
+                     ? (char *)((uintptr_t)(sp - FBR__SIGNAL_FRAME_ROOM) & page_mask)
+                     : st->usable_low;
+    if (want >= committed_low)
+        return FBR__FAULT_COMMITTED; /* room enough, or none left to give: the kernel's reason was another */
+    int err = commit_down_to(st, want, true);
+    if (err != 0)
+        return FBR__FAULT_NO_MEMORY;
+    if (windowed())
+        (void)extend_window(st, window_low(st, want));
+    __atomic_store_n(&st->growth_faults, st->growth_faults + 1, __ATOMIC_RELAXED);
+    FBR__COUNT_IN_HANDLER(growth_faults, 1);
+    return FBR__FAULT_GROWN;
+}
+
 void fbr__stack_stats(const fbr__stack *st, fbr_stack_stats *out)
 {
     size_t page = fbr__settings.page_size;

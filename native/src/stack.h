@@ -79,6 +79,21 @@ typedef enum fbr__fault_outcome {
  * `sp` is the faulting context's stack pointer. */
 fbr__fault_outcome fbr__stack_fault(fbr__stack *stack, const char *addr, const char *sp);
 
+/* Room below the stack pointer that a signal's frame may need: arm64 with
+ * SVE and x86-64 with AMX tiles need well over 10 KiB. */
+#define FBR__SIGNAL_FRAME_ROOM ((size_t)64 << 10)
+
+/* Async-signal-safe: for a SIGSEGV the kernel sent because it could not
+ * write another signal's frame below `sp` (si_code SI_KERNEL). A handler
+ * that runs on the interrupted stack (a host runtime's thread-suspension
+ * signal, say) needs room under the stack pointer, and the kernel cannot
+ * grow a fiber's stack on its own: when `sp` lies on this stack with less
+ * than FBR__SIGNAL_FRAME_ROOM committed below it, commits that much (GROWN:
+ * the signal is lost, later ones fit). COMMITTED when there was room or no
+ * more can be given, ELSEWHERE when `sp` is not on this stack: the fault
+ * had another cause. */
+fbr__fault_outcome fbr__stack_signal_frame_fault(fbr__stack *stack, const char *sp);
+
 void fbr__stack_stats(const fbr__stack *stack, fbr_stack_stats *out);
 
 static inline size_t fbr__stack_committed(const fbr__stack *stack)

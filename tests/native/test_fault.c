@@ -1,6 +1,7 @@
 /* The SIGSEGV handler: overflow reports, and chaining with handlers that
  * other code (a host runtime, a crash reporter) installs before or after. */
 #define _GNU_SOURCE
+#include <alloca.h>
 #include <inttypes.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <fiberrt.h>
@@ -244,6 +246,107 @@ FBR_TEST(threads_running_fibers_get_a_signal_stack)
         CHECK(in_fiber.ss_sp == before.ss_sp);
     CHECK_OK(fbr_fiber_destroy(f));
     CHECK_OK(fbr_thread_prepare());
+}
+
+/* When the kernel cannot write a signal's frame below a thread's stack
+ * pointer (a handler that runs on the interrupted stack, as a host
+ * runtime's thread-suspension signal does, on a fiber whose stack pointer
+ * sits just above its committed memory), it sends SIGSEGV with si_code
+ * SI_KERNEL and no address; qemu does the same. Passed on to a handler that
+ * restores the default action for faults it does not know (as .NET's does,
+ * and as ours does with nobody before it), it left the process to die at
+ * the next growth fault. Here a fiber sitting a few hundred bytes above its
+ * committed memory sends itself that SIGSEGV (a thread may send itself any
+ * si_code). */
+static char *volatile skipped_frames; /* a use that keeps the allocation */
+
+struct edge_visit {
+    uintptr_t sp, top;
+    fbr_stack_stats after;
+};
+
+/* The end of the mapping that holds `address` (/proc/self/maps), or 0. */
+static uintptr_t mapping_end(uintptr_t address)
+{
+    FILE *maps = fopen("/proc/self/maps", "r");
+    CHECK(maps != NULL);
+    char line[256];
+    uintptr_t start = 0, end = 0, found = 0;
+    while (fgets(line, sizeof line, maps))
+        if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR, &start, &end) == 2 && start <= address && address < end) {
+            found = end;
+            break;
+        }
+    fclose(maps);
+    return found;
+}
+
+static void *sigsegv_from_the_commit_edge(void *arg)
+{
+    struct edge_visit *visit = arg;
+    char here;
+    visit->top = mapping_end((uintptr_t)&here);
+    /* Read after the search above, which may have grown the stack. */
+    fbr_stack_stats stats;
+    CHECK_OK(fbr_fiber_stack_stats(fbr_fiber_self(), &stats));
+    uintptr_t edge = visit->top - stats.committed;
+    CHECK(visit->top != 0 && (uintptr_t)&here > edge + 1024);
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    info.si_signo = SIGSEGV;
+    info.si_code = SI_KERNEL;
+    pid_t pid = getpid(), tid = (pid_t)syscall(SYS_gettid);
+    /* Down to a few hundred bytes above the edge, without touching what lies
+     * between; the system call's own frame fits in what is left. */
+    skipped_frames = alloca((uintptr_t)&here - edge - 512);
+    visit->sp = (uintptr_t)skipped_frames;
+    long sent = syscall(SYS_rt_tgsigqueueinfo, pid, tid, SIGSEGV, &info);
+    CHECK_EQ(sent, 0);
+    CHECK_OK(fbr_fiber_stack_stats(fbr_fiber_self(), &visit->after));
+    return NULL;
+}
+
+static void kernel_sigsegv_at_the_commit_edge(void *arg)
+{
+    (void)arg;
+    struct edge_visit visit;
+    fbr_fiber *f;
+    CHECK_OK(fbr_fiber_create(&f, sigsegv_from_the_commit_edge, &visit, NULL));
+    CHECK_EQ(fbr_fiber_resume(f, NULL, NULL), FBR_FINISHED);
+    CHECK_OK(fbr_fiber_destroy(f));
+    /* Room for a signal frame was committed under the stack pointer. */
+    CHECK(visit.top - visit.after.committed <= visit.sp - (32 << 10));
+    CHECK_EQ(visit.after.growth_faults, 1);
+    struct sigaction now;
+    CHECK_EQ(sigaction(SIGSEGV, NULL, &now), 0);
+    CHECK((now.sa_flags & SA_SIGINFO) && now.sa_sigaction != NULL);
+    void *result;
+    CHECK_OK(fbr_fiber_create(&f, grow_a_lot, NULL, NULL));
+    CHECK_EQ(fbr_fiber_resume(f, NULL, &result), FBR_FINISHED);
+    CHECK_EQ((intptr_t)result, 3);
+    CHECK_OK(fbr_fiber_destroy(f));
+    fprintf(stderr, "survived\n");
+}
+
+FBR_TEST(a_kernel_sigsegv_for_a_signal_frame_without_room_grows_the_fiber_stack)
+{
+    if (built_with_sanitizer())
+        SKIP("sanitizer runtimes deliver signals through their own handlers");
+#if defined(__aarch64__)
+    /* Our ARM64 runs are qemu-user ones, which does not deliver a SIGSEGV a
+     * thread sends itself as the kernel does (the child exits 127). */
+    SKIP("a self-sent SI_KERNEL SIGSEGV is not emulated faithfully under qemu-user");
+#endif
+    CHECK_OK(fbr_runtime_init());
+    if (fbr_stack_mode_active() != FBR_STACK_MODE_MPROTECT)
+        SKIP("only with mprotect stacks does inaccessible memory lie right under the committed part");
+    struct child_outcome out;
+    run_in_child(kernel_sigsegv_at_the_commit_edge, NULL, &out);
+    if (out.exit_code != 0)
+        fprintf(stderr, "--- child stderr ---\n%s--- end ---\n", out.stderr_text);
+    CHECK_EQ(out.signal, 0);
+    CHECK_EQ(out.exit_code, 0);
+    CHECK_STR_CONTAINS(out.stderr_text, "survived");
 }
 
 FBR_TEST_MAIN()
