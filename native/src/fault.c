@@ -155,44 +155,36 @@ static void on_fault(int signo, siginfo_t *info, void *context)
 {
     int saved_errno = errno;
     struct fbr__thread *t = fbr__thread_peek_signal_safe();
-    if (t != NULL && info != NULL && info->si_code == SI_KERNEL && t->current != NULL && t->current->stack != NULL) {
-        /* Perhaps the kernel found no room for another signal's frame on a
-         * fiber's stack. Passed on, the fault reached .NET's handler, which
-         * restores the default action for a fault it does not know and
-         * returns, expecting it to recur: it did not, and the next growth
-         * fault killed the process (C# fibers under qemu, about one run in
-         * fifteen of the smoke app: si_code SI_KERNEL, the stack pointer
-         * 3 KiB above the committed part). */
-        struct fbr_fiber *f = t->current;
+    struct fbr_fiber *f = t != NULL ? t->current : NULL;
+    if (f != NULL && f->stack != NULL && info != NULL && info->si_code > 0) {
         const char *sp = context_sp(context);
-        switch (fbr__stack_signal_frame_fault(f->stack, sp)) {
+        const char *addr = info->si_addr;
+        fbr__fault_outcome outcome;
+        if (info->si_code == SI_KERNEL) {
+            /* Perhaps the kernel found no room for another signal's frame
+             * on a fiber's stack (no address given: the stack pointer says
+             * where). Passed on, the fault reached .NET's handler, which
+             * restores the default action for a fault it does not know and
+             * returns, expecting it to recur: it did not, and the next
+             * growth fault killed the process (C# fibers under qemu, about
+             * one run in fifteen of the smoke app: si_code SI_KERNEL, the
+             * stack pointer 3 KiB above the committed part). */
+            addr = sp;
+            outcome = fbr__stack_signal_frame_fault(f->stack, sp);
+        } else {
+            outcome = fbr__stack_fault(f->stack, addr, sp);
+        }
+        switch (outcome) {
         case FBR__FAULT_GROWN:
             errno = saved_errno;
             return;
-        case FBR__FAULT_NO_MEMORY:
-            report_and_exit(f, sp, true);
         case FBR__FAULT_OVERFLOW:
+            report_and_exit(f, addr, false);
+        case FBR__FAULT_NO_MEMORY:
+            report_and_exit(f, addr, true);
         case FBR__FAULT_ELSEWHERE:
         case FBR__FAULT_COMMITTED:
             break;
-        }
-    }
-    if (t != NULL && info != NULL && info->si_code > 0) {
-        struct fbr_fiber *f = t->current;
-        if (f != NULL && f->stack != NULL) {
-            const char *addr = info->si_addr;
-            switch (fbr__stack_fault(f->stack, addr, context_sp(context))) {
-            case FBR__FAULT_GROWN:
-                errno = saved_errno;
-                return;
-            case FBR__FAULT_OVERFLOW:
-                report_and_exit(f, addr, false);
-            case FBR__FAULT_NO_MEMORY:
-                report_and_exit(f, addr, true);
-            case FBR__FAULT_ELSEWHERE:
-            case FBR__FAULT_COMMITTED:
-                break;
-            }
         }
     }
     chain(signo, info, context);

@@ -384,6 +384,17 @@ int fbr__stack_reuse(fbr__stack *st, size_t initial)
 /* Below the stack pointer nothing is alive, except the x86-64 red zone. */
 #define RED_ZONE 128
 
+/* The handler's side of a growth once memory down to `low` is committed:
+ * the guard window follows it, and the figures count it. */
+static fbr__fault_outcome grown(fbr__stack *st, char *low)
+{
+    if (windowed())
+        (void)extend_window(st, window_low(st, low));
+    __atomic_store_n(&st->growth_faults, st->growth_faults + 1, __ATOMIC_RELAXED);
+    FBR__COUNT_IN_HANDLER(growth_faults, 1);
+    return FBR__FAULT_GROWN;
+}
+
 fbr__fault_outcome fbr__stack_fault(fbr__stack *st, const char *addr, const char *sp)
 {
     if (addr < st->low || addr >= st->top)
@@ -420,13 +431,7 @@ fbr__fault_outcome fbr__stack_fault(fbr__stack *st, const char *addr, const char
         target = fault_page;
         err = commit_down_to(st, target, true);
     }
-    if (err != 0)
-        return FBR__FAULT_NO_MEMORY;
-    if (windowed())
-        (void)extend_window(st, window_low(st, target));
-    __atomic_store_n(&st->growth_faults, st->growth_faults + 1, __ATOMIC_RELAXED);
-    FBR__COUNT_IN_HANDLER(growth_faults, 1);
-    return FBR__FAULT_GROWN;
+    return err != 0 ? FBR__FAULT_NO_MEMORY : grown(st, target);
 }
 
 fbr__fault_outcome fbr__stack_signal_frame_fault(fbr__stack *st, const char *sp)
@@ -445,14 +450,7 @@ fbr__fault_outcome fbr__stack_signal_frame_fault(fbr__stack *st, const char *sp)
                      : st->usable_low;
     if (want >= committed_low)
         return FBR__FAULT_COMMITTED; /* room enough, or none left to give: the kernel's reason was another */
-    int err = commit_down_to(st, want, true);
-    if (err != 0)
-        return FBR__FAULT_NO_MEMORY;
-    if (windowed())
-        (void)extend_window(st, window_low(st, want));
-    __atomic_store_n(&st->growth_faults, st->growth_faults + 1, __ATOMIC_RELAXED);
-    FBR__COUNT_IN_HANDLER(growth_faults, 1);
-    return FBR__FAULT_GROWN;
+    return commit_down_to(st, want, true) != 0 ? FBR__FAULT_NO_MEMORY : grown(st, want);
 }
 
 void fbr__stack_stats(const fbr__stack *st, fbr_stack_stats *out)

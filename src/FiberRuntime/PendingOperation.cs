@@ -123,7 +123,7 @@ internal abstract class PendingOperation
 
     internal ValueTaskSourceStatus Status(short token) => _core.GetStatus(token);
 
-    internal bool IsPending(short token) => _core.GetStatus(token) == ValueTaskSourceStatus.Pending;
+    internal bool IsPending(short token) => Status(token) == ValueTaskSourceStatus.Pending;
 
     internal void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
         => _core.OnCompleted(continuation, state, token, flags);

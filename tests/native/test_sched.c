@@ -27,6 +27,17 @@ static void stop(fbr_sched *s)
     CHECK_OK(fbr_sched_destroy(s));
 }
 
+/* Runs `body` as a fiber on a scheduler of its own with one worker, so that
+ * what it spawns waits until it parks or ends. */
+static void run_on_one_worker(fbr_fiber_fn body)
+{
+    fbr_sched *s = start(1);
+    fbr_fiber *f;
+    CHECK_OK(fbr_spawn(s, &f, body, NULL, NULL));
+    CHECK_OK(fbr_join(f, NULL));
+    stop(s);
+}
+
 static void *double_it(void *arg)
 {
     return (void *)((intptr_t)arg * 2);
@@ -140,11 +151,7 @@ static void *alternate_named_and_unnamed_spawns(void *arg)
 
 FBR_TEST(a_reused_record_does_not_keep_an_earlier_fibers_name)
 {
-    fbr_sched *s = start(1);
-    fbr_fiber *f;
-    CHECK_OK(fbr_spawn(s, &f, alternate_named_and_unnamed_spawns, NULL, NULL));
-    CHECK_OK(fbr_join(f, NULL));
-    stop(s);
+    run_on_one_worker(alternate_named_and_unnamed_spawns);
 }
 
 static void *spawn_and_look_before_it_runs(void *arg)
@@ -165,11 +172,7 @@ static void *spawn_and_look_before_it_runs(void *arg)
 
 FBR_TEST(a_fiber_not_yet_started_reports_its_stack_limit_in_whole_pages)
 {
-    fbr_sched *s = start(1);
-    fbr_fiber *f;
-    CHECK_OK(fbr_spawn(s, &f, spawn_and_look_before_it_runs, NULL, NULL));
-    CHECK_OK(fbr_join(f, NULL));
-    stop(s);
+    run_on_one_worker(spawn_and_look_before_it_runs);
 }
 
 struct turn_log {
