@@ -6,12 +6,19 @@
  * for a receive, room for the value. Two references keep it alive: the
  * caller's handle and the operation itself; whichever is dropped last frees
  * it, so a handle may be released before or after the callback.
+ *
+ * Freed blocks with room for small values stay with the thread that freed
+ * them (if it has the runtime's thread state, as workers do), a few at a
+ * time, for its next pending operation: async code awaits one operation
+ * after another, and malloc plus free was a tenth of a C# async ping-pong
+ * round trip whose continuations run on the worker.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "chan_internal.h"
 #include "error_internal.h"
+#include "thread.h"
 
 #define OP_MAGIC 0x4F4E4843u /* "CHNO" */
 
@@ -24,15 +31,42 @@ struct fbr_chan_op {
     bool receive;
     fbr_chan_callback callback;
     void *state;
-    char value[]; /* elem_size bytes */
+    size_t value_capacity;
+    char value[]; /* value_capacity >= elem_size bytes */
 };
+
+/* Values up to this size share one block size, so that a spare block suits
+ * any channel of small elements; larger ones get a block of their own. */
+#define SPARE_VALUE_SIZE 64
+
+/* A block for an operation on elements of elem_size bytes (start() sets
+ * every field): this thread's spare if it has one. */
+static struct fbr_chan_op *new_op(size_t elem_size)
+{
+    struct fbr__thread *t = elem_size <= SPARE_VALUE_SIZE ? fbr__thread_peek() : NULL;
+    if (t && t->spare_chan_op_count)
+        return t->spare_chan_ops[--t->spare_chan_op_count];
+    size_t capacity = elem_size <= SPARE_VALUE_SIZE ? SPARE_VALUE_SIZE : elem_size;
+    struct fbr_chan_op *op = malloc(sizeof *op + capacity);
+    if (op)
+        op->value_capacity = capacity;
+    return op;
+}
+
+static void free_op(struct fbr_chan_op *op)
+{
+    op->magic = 0;
+    struct fbr__thread *t = op->value_capacity == SPARE_VALUE_SIZE ? fbr__thread_peek() : NULL;
+    if (t && t->spare_chan_op_count < FBR__SPARE_CHAN_OPS)
+        t->spare_chan_ops[t->spare_chan_op_count++] = op;
+    else
+        free(op);
+}
 
 static void drop_reference(struct fbr_chan_op *op)
 {
-    if (__atomic_sub_fetch(&op->references, 1, __ATOMIC_ACQ_REL) == 0) {
-        op->magic = 0;
-        free(op);
-    }
+    if (__atomic_sub_fetch(&op->references, 1, __ATOMIC_ACQ_REL) == 0)
+        free_op(op);
 }
 
 static void report(struct fbr_chan_op *op, int result)
@@ -68,19 +102,18 @@ static int start(struct fbr_chan *ch, bool receive, void *elem, fbr_chan_callbac
             fbr__wait_complete(woken);
         return attempt == FBR__CHAN_DONE ? FBR_OK : fbr__fail(FBR_ECLOSED, "the channel is closed");
     }
-    struct fbr_chan_op *op = calloc(1, sizeof *op + ch->elem_size);
+    struct fbr_chan_op *op = new_op(ch->elem_size);
     if (op == NULL) {
         fbr__lock_release(&ch->lock);
         return fbr__fail(FBR_ENOMEM, "out of memory for a pending channel operation");
     }
+    op->wait = (fbr__wait){.kind = FBR__WAIT_CALLBACK, .on_complete = on_complete};
     op->magic = OP_MAGIC;
     op->references = 2;
     op->chan = ch;
     op->receive = receive;
     op->callback = callback;
     op->state = state;
-    op->wait.kind = FBR__WAIT_CALLBACK;
-    op->wait.on_complete = on_complete;
     if (!receive && ch->elem_size)
         memcpy(op->value, elem, ch->elem_size);
     op->node = (fbr__wait_node){.wait = &op->wait, .token = 1, .elem = op->value};

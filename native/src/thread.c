@@ -77,6 +77,8 @@ static void thread_exit(void *value)
         munmap((char *)t->altstack - page, t->altstack_size + page);
     }
     fbr__sanitizer_thread_exit(t);
+    while (t->spare_chan_op_count)
+        free(t->spare_chan_ops[--t->spare_chan_op_count]);
     pthread_mutex_lock(&registered_lock);
     add_counters(&retired, &t->counters);
     add_counters(&retired, &t->handler_counters);

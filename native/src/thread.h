@@ -13,6 +13,8 @@
 
 struct fbr__worker;
 
+#define FBR__SPARE_CHAN_OPS 4
+
 struct fbr__thread {
     struct fbr_fiber root; /* the thread's original context */
     struct fbr_fiber *current;
@@ -24,6 +26,10 @@ struct fbr__thread {
     struct fbr__counters counters;         /* this thread's updates */
     struct fbr__counters handler_counters; /* its fault handler's updates */
     struct fbr__thread *next_registered, *prev_registered; /* all threads' counters */
+    /* Blocks of pending channel operations freed on this thread, kept for
+     * its next ones (chan_async.c); freed when the thread exits. */
+    void *spare_chan_ops[FBR__SPARE_CHAN_OPS];
+    unsigned spare_chan_op_count;
 };
 
 /* Marks every function that touches a thread-local variable of the
