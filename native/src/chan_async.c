@@ -4,8 +4,9 @@
  *
  * A pending operation is a heap block holding its wait, its queue node and,
  * for a receive, room for the value. Two references keep it alive: the
- * caller's handle and the operation itself; whichever is dropped last frees
- * it, so a handle may be released before or after the callback.
+ * caller's handle (if the caller wanted one) and the operation itself;
+ * whichever is dropped last frees it, so a handle may be released before or
+ * after the callback.
  *
  * Freed blocks with room for small values stay with the thread that freed
  * them (if it has the runtime's thread state, as workers do), a few at a
@@ -88,8 +89,8 @@ static int start(struct fbr_chan *ch, bool receive, void *elem, fbr_chan_callbac
 {
     if (out)
         *out = NULL;
-    if (!fbr__is_chan(ch) || callback == NULL || out == NULL)
-        return fbr__fail(FBR_EINVAL, "asynchronous channel operation: bad channel, callback or op");
+    if (!fbr__is_chan(ch) || callback == NULL)
+        return fbr__fail(FBR_EINVAL, "asynchronous channel operation: bad channel or callback");
     if (!receive && elem == NULL && ch->elem_size)
         return fbr__fail(FBR_EINVAL, "fbr_chan_send_async: elem is NULL");
     fbr__lock_acquire(&ch->lock);
@@ -109,7 +110,7 @@ static int start(struct fbr_chan *ch, bool receive, void *elem, fbr_chan_callbac
     }
     op->wait = (fbr__wait){.kind = FBR__WAIT_CALLBACK, .on_complete = on_complete};
     op->magic = OP_MAGIC;
-    op->references = 2;
+    op->references = out ? 2 : 1; /* without a handle only the operation holds it */
     op->chan = ch;
     op->receive = receive;
     op->callback = callback;
@@ -119,7 +120,8 @@ static int start(struct fbr_chan *ch, bool receive, void *elem, fbr_chan_callbac
     op->node = (fbr__wait_node){.wait = &op->wait, .token = 1, .elem = op->value};
     fbr__wait_queue_push(receive ? &ch->receivers : &ch->senders, &op->node);
     fbr__lock_release(&ch->lock);
-    *out = op;
+    if (out)
+        *out = op;
     return FBR_PENDING;
 }
 

@@ -197,10 +197,10 @@ public sealed class Channel<T> : IDisposable where T : unmanaged
             return ValueTask.FromCanceled(cancellationToken);
         SendOperation operation = Interlocked.Exchange(ref _cachedSend, null) ?? new SendOperation(_returnSend, _asyncContinuations);
         operation.Prepare(cancellationToken);
-        nint op;
+        nint op = 0;
         nint ch = _handle.Enter(this);
         int rc;
-        try { rc = Interop.fbr_chan_send_async(ch, &item, PendingOperation.Callback, operation.State, &op); }
+        try { rc = Interop.fbr_chan_send_async(ch, &item, PendingOperation.Callback, operation.State, operation.HandleWanted ? &op : null); }
         finally { _handle.Exit(); }
         if (rc == Interop.FBR_PENDING)
         {
@@ -341,10 +341,10 @@ public sealed class Channel<T> : IDisposable where T : unmanaged
                                         ?? new ReceiveOperation<T>(this, _asyncContinuations);
         operation.Prepare(cancellationToken);
         T item;
-        nint op;
+        nint op = 0;
         int rc;
         nint ch = _handle.Enter(this);
-        try { rc = Interop.fbr_chan_recv_async(ch, &item, PendingOperation.Callback, operation.State, &op); }
+        try { rc = Interop.fbr_chan_recv_async(ch, &item, PendingOperation.Callback, operation.State, operation.HandleWanted ? &op : null); }
         finally { _handle.Exit(); }
         if (rc == Interop.FBR_PENDING)
         {

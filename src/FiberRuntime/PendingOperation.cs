@@ -18,7 +18,8 @@ namespace FiberRuntime;
 /// the completion callback (any thread: a worker, a sending thread, a canceller) and the cancellation
 /// callback. Two flags settle it: whichever of starter and completion comes second finishes the operation,
 /// and finishing first unregisters the cancellation (which waits out a cancel in flight) and only then
-/// releases the native handle, so a cancel never touches a released handle.
+/// releases the native handle, so a cancel never touches a released handle. An operation that cannot be
+/// cancelled asks for no handle (the native operation then frees itself), which saves a release call.
 /// </remarks>
 internal abstract class PendingOperation
 {
@@ -46,6 +47,9 @@ internal abstract class PendingOperation
 
     internal unsafe static delegate* unmanaged<nint, int, nint, void> Callback => &OnComplete;
 
+    /// <summary>Whether the start call should return a native handle: only a cancellation needs one.</summary>
+    internal bool HandleWanted => _token.CanBeCanceled;
+
     internal void Prepare(CancellationToken token)
     {
         _token = token;
@@ -53,7 +57,7 @@ internal abstract class PendingOperation
         _op = 0;
     }
 
-    /// <summary>The start call returned FBR_PENDING with <paramref name="op"/>.</summary>
+    /// <summary>The start call returned FBR_PENDING with <paramref name="op"/> (0 if no handle was wanted).</summary>
     internal void Pending(nint op)
     {
         _op = op;
@@ -85,7 +89,8 @@ internal abstract class PendingOperation
     {
         _registration.Dispose();
         _registration = default;
-        _ = Interop.fbr_chan_op_release(_op); // cannot fail: the handle is ours and still held
+        if (_op != 0)
+            _ = Interop.fbr_chan_op_release(_op); // cannot fail: the handle is ours and still held
         _op = 0;
         switch (Result)
         {

@@ -110,7 +110,9 @@ typedef void (*fbr_chan_callback)(void *state, int result, const void *value);
  * received value in `elem`) or FBR_ECLOSED, sets *op to NULL and does not
  * call the callback. Otherwise it returns FBR_PENDING with a handle in *op,
  * which the caller owns: call fbr_chan_op_release exactly once, at any time
- * (before or after the callback). Errors: FBR_EINVAL, FBR_ENOMEM. */
+ * (before or after the callback). Pass op == NULL for an operation you will
+ * never cancel: no handle is made, nothing needs releasing, and the
+ * callback still reports the end. Errors: FBR_EINVAL, FBR_ENOMEM. */
 FBR_API int fbr_chan_send_async(fbr_chan *ch, const void *elem, fbr_chan_callback callback, void *state,
                                 fbr_chan_op **op);
 FBR_API int fbr_chan_recv_async(fbr_chan *ch, void *elem, fbr_chan_callback callback, void *state,
