@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include <fiberrt.h>
 
@@ -163,6 +164,109 @@ FBR_TEST(a_wait_group_can_be_freed_as_soon_as_the_wait_returns)
         CHECK_OK(fbr_waitgroup_destroy(wg));
     }
     stop(s);
+}
+
+/* Adds and dones at full speed on every worker and on a plain thread, while
+ * fibers and a thread wait: a waiter may return only once every unit added
+ * in the round is done (each worker counts `finished` before its done), and
+ * must return then. A guard unit keeps the count above zero until all adds
+ * are in, as Go requires of adds that race with a wait. */
+#if defined(__SANITIZE_THREAD__) || defined(FBR_TEST_UNDER_EMULATOR)
+enum { FEED_ROUNDS = 3, FEED_FIBERS = 1000, FEED_THREAD_UNITS = 400 }; /* 10x slower there */
+#else
+enum { FEED_ROUNDS = 10, FEED_FIBERS = 5000, FEED_THREAD_UNITS = 2000 };
+#endif
+
+struct feed {
+    fbr_sched *s;
+    fbr_waitgroup *wg;
+    long finished; /* atomic: units done this round */
+    long expected; /* units added this round, once the guard is gone */
+    int early;     /* atomic: waiters that returned before `finished` got there */
+};
+
+static void *finish_units(void *arg)
+{
+    struct feed *f = *(struct feed **)arg;
+    long units = ((long *)arg)[1];
+    free(arg);
+    __atomic_add_fetch(&f->finished, units, __ATOMIC_SEQ_CST);
+    CHECK_OK(fbr_waitgroup_add(f->wg, -units));
+    return NULL;
+}
+
+static void spawn_finisher(struct feed *f, long units)
+{
+    void **arg = malloc(2 * sizeof *arg);
+    CHECK(arg != NULL);
+    arg[0] = f;
+    ((long *)arg)[1] = units;
+    CHECK_OK(fbr_waitgroup_add(f->wg, units));
+    CHECK_OK(fbr_spawn(f->s, NULL, finish_units, arg, NULL));
+}
+
+static void *spawn_units(void *arg)
+{
+    struct feed *f = arg;
+    for (int i = 0; i < FEED_FIBERS; i++)
+        spawn_finisher(f, i % 7 == 0 ? 3 : 1); /* some dones take more than one unit */
+    return NULL;
+}
+
+static void *thread_adds_and_finishes(void *arg)
+{
+    struct feed *f = arg;
+    for (int i = 0; i < FEED_THREAD_UNITS; i++) {
+        CHECK_OK(fbr_waitgroup_add(f->wg, 1));
+        __atomic_add_fetch(&f->finished, 1, __ATOMIC_SEQ_CST);
+        CHECK_OK(fbr_waitgroup_done(f->wg));
+    }
+    return NULL;
+}
+
+static void *wait_for_round(void *arg)
+{
+    struct feed *f = arg;
+    CHECK_OK(fbr_waitgroup_wait(f->wg));
+    if (__atomic_load_n(&f->finished, __ATOMIC_SEQ_CST) != __atomic_load_n(&f->expected, __ATOMIC_SEQ_CST))
+        __atomic_add_fetch(&f->early, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+FBR_TEST(a_wait_group_fed_and_drained_at_once_releases_waiters_at_zero_only)
+{
+    struct feed f = {.s = start(0)};
+    CHECK_OK(fbr_waitgroup_create(&f.wg));
+    long units_per_round = 0;
+    for (int i = 0; i < FEED_FIBERS; i++)
+        units_per_round += i % 7 == 0 ? 3 : 1;
+    units_per_round += FEED_THREAD_UNITS;
+    for (int round = 0; round < FEED_ROUNDS; round++) {
+        __atomic_store_n(&f.finished, 0, __ATOMIC_SEQ_CST);
+        /* Until the guard goes, nothing a waiter could see is final. */
+        __atomic_store_n(&f.expected, -1, __ATOMIC_SEQ_CST);
+        CHECK_OK(fbr_waitgroup_add(f.wg, 1));
+        fbr_fiber *waiters[2], *spawner;
+        for (int i = 0; i < 2; i++)
+            CHECK_OK(fbr_spawn(f.s, &waiters[i], wait_for_round, &f, NULL));
+        pthread_t waiting_thread, adding_thread;
+        CHECK(pthread_create(&waiting_thread, NULL, wait_for_round, &f) == 0);
+        CHECK(pthread_create(&adding_thread, NULL, thread_adds_and_finishes, &f) == 0);
+        CHECK_OK(fbr_spawn(f.s, &spawner, spawn_units, &f, NULL));
+        CHECK_OK(fbr_join(spawner, NULL));
+        CHECK(pthread_join(adding_thread, NULL) == 0);
+        __atomic_store_n(&f.expected, units_per_round, __ATOMIC_SEQ_CST);
+        CHECK_OK(fbr_waitgroup_done(f.wg)); /* the guard */
+        for (int i = 0; i < 2; i++)
+            CHECK_OK(fbr_join(waiters[i], NULL));
+        CHECK(pthread_join(waiting_thread, NULL) == 0);
+        CHECK_EQ(__atomic_load_n(&f.early, __ATOMIC_SEQ_CST), 0);
+        CHECK_EQ(f.finished, units_per_round);
+        CHECK_EQ(fbr_waitgroup_count(f.wg), 0);
+    }
+    CHECK_EQ(fbr_waitgroup_done(f.wg), FBR_EINVAL); /* still exact at zero */
+    CHECK_OK(fbr_waitgroup_destroy(f.wg));
+    stop(f.s);
 }
 
 /* A bounded queue built from a mutex and two conditions: producers wait
