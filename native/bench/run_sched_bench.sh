@@ -2,8 +2,9 @@
 # Side-by-side scheduler benchmarks: fiberrt, Go, Boost.Fiber and pthreads
 # running the same four workloads (see bench_sched.c and peers/). Each
 # system runs in a fresh process per run; inside a run every workload goes
-# twice and the second (warm) figure counts. Prints medians over the runs
-# and how many times faster than Go fiberrt is. Figures, not tests.
+# twice and the second (warm) figure counts; each round runs every system
+# once. Prints medians over the runs and how many times faster than Go
+# fiberrt is. Figures, not tests.
 #
 #   run_sched_bench.sh <fiberrt build dir> [--runs R] [--threads "1 2"]
 set -uo pipefail
@@ -49,33 +50,38 @@ gcc -O2 -std=c11 -D_GNU_SOURCE "$here/peers/pthreads/main.c" -o "$peers_out/pthr
 systems="fiberrt Go Boost.Fiber pthreads"
 
 # ---- run -----------------------------------------------------------------------
+# Rounds go through every system in turn, so that a slow spell of the machine
+# (these VMs have them, lasting seconds to minutes) falls on all of them
+# alike instead of on whichever system happened to run then.
 declare -A median
 for t in $threads; do
-    for sys in $systems; do
-        [ -n "${command[$sys]:-}" ] || continue
-        declare -A samples=()
-        declare -A last=()
-        for ((r = 0; r < runs; r++)); do
+    declare -A samples=()
+    for ((r = 0; r < runs; r++)); do
+        for sys in $systems; do
+            [ -n "${command[$sys]:-}" ] || continue
             case "$sys" in
                 Go) out=$(GOMAXPROCS=$t "$peers_out/go_peer" -repeat 2) ;;
                 fiberrt) out=$(${command[$sys]} "$t") ;;
                 *) out=$(${command[$sys]} "$t" $twice) ;;
             esac
             # Keep the last (warm) figure of each workload.
+            declare -A last=()
             while read -r name value _; do
                 [ -n "$name" ] && last[$name]=$value
             done < <(echo "$out"; echo)
             for w in $workloads; do
-                samples[$w]="${samples[$w]:-} ${last[$w]:-n/a}"
+                samples[$sys,$w]="${samples[$sys,$w]:-} ${last[$w]:-n/a}"
             done
-            last=()
+            unset last
         done
+    done
+    for sys in $systems; do
         for w in $workloads; do
-            median[$sys,$t,$w]=$(echo "${samples[$w]}" | tr ' ' '\n' | grep -E '^[0-9.]+$' | sort -n |
+            median[$sys,$t,$w]=$(echo "${samples[$sys,$w]:-}" | tr ' ' '\n' | grep -E '^[0-9.]+$' | sort -n |
                 awk '{v[NR]=$1} END {if (NR==0) print "n/a"; else if (NR%2) print v[(NR+1)/2]; else printf "%.1f\n", (v[NR/2]+v[NR/2+1])/2}')
         done
-        unset samples
     done
+    unset samples
 done
 
 # ---- report --------------------------------------------------------------------
