@@ -147,16 +147,21 @@ internal static class BenchCommand
         {
             foreach (int t in threads)
             {
-                foreach (Peer peer in peers)
+                if (peers.Count == 0)
+                    break;
+                // Each round runs every peer once: a slow spell of the machine (seconds to minutes on a VM)
+                // then falls on all of them alike, not on whichever ran all its runs then.
+                IPhase phase = board.Begin($"{string.Join(", ", peers.Select(p => p.Name))}, {t} thread{(t == 1 ? "" : "s")}",
+                                           runs * peers.Count);
+                for (int run = 0; run < runs && !interrupt.Requested; run++)
                 {
-                    IPhase phase = board.Begin($"{peer.Name}, {t} thread{(t == 1 ? "" : "s")}", runs);
-                    for (int run = 0; run < runs && !interrupt.Requested; run++)
+                    for (int i = 0; i < peers.Count && !interrupt.Requested; i++)
                     {
-                        RunPeer(peer, t, names, results, Skip, interrupt);
-                        phase.Report(run + 1);
+                        RunPeer(peers[i], t, names, results, Skip, interrupt);
+                        phase.Report(run * peers.Count + i + 1);
                     }
-                    phase.Finish();
                 }
+                phase.Finish();
             }
             if (systems.Contains("dotnet") && !interrupt.Requested)
             {
