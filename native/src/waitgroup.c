@@ -13,8 +13,8 @@
 /*
  * The counter is split in two, one cache line each, because a spawner adds
  * on one core while the fibers it spawned finish on another: with one
- * counter every add waited for the line the last done had taken (a third
- * of spawn+join's time on 2 workers).
+ * counter every add waited for the line the last done had taken (a fifth
+ * of spawn+join's samples on 2 workers).
  *
  *   count = pending + credit
  *

@@ -144,7 +144,13 @@ public sealed class Context
     public SortedDictionary<string, string> Environment { get; } = [];
 
     public bool Wants(string id, bool diagnostic = false)
-        => (!diagnostic || Settings.Diagnostics) && (Settings.Filter is not { } f || id.Contains(f, StringComparison.OrdinalIgnoreCase));
+        => (!diagnostic || Settings.Diagnostics) && (Settings.Filter is not { } f || Matches(id, f));
+
+    /// <summary>Whether <paramref name="id"/> contains <paramref name="filter"/>, or ends with it if it ends in '$'.</summary>
+    private static bool Matches(string id, string filter)
+        => filter.EndsWith('$')
+            ? id.EndsWith(filter[..^1], StringComparison.OrdinalIgnoreCase)
+            : id.Contains(filter, StringComparison.OrdinalIgnoreCase);
 
     public void Measure(string group, Benchmark benchmark) => Results.Add(_harness.Measure(group, benchmark));
 

@@ -36,7 +36,8 @@ public sealed record Settings
           --quick          CI-size runs: shorter warm-up, 3 short runs per benchmark (under 10 s in all)
           --json           print the results as JSON on stdout instead of the table (progress goes to stderr)
           --json-file F    also write the JSON to file F
-          --filter TEXT    run only benchmarks whose id contains TEXT (e.g. pingpong, spawn, interop)
+          --filter TEXT    run only benchmarks whose id contains TEXT (e.g. pingpong, spawn, interop); a final $
+                           anchors it at the end (pingpong.fiber-async$ leaves out pingpong.fiber-async-sync)
           --workers N      scheduler worker threads (default 0: one per CPU)
           --batch N        fibers/tasks per batch in the batched spawn benchmarks (default 10000, --quick 2000)
           --no-diagnostics leave out the rows that only explain where time goes
