@@ -384,6 +384,12 @@ int fbr__stack_reuse(fbr__stack *st, size_t initial)
 /* Below the stack pointer nothing is alive, except the x86-64 red zone. */
 #define RED_ZONE 128
 
+/* The start of the page holding `p`. */
+static char *page_of(const char *p)
+{
+    return (char *)((uintptr_t)p & ~(uintptr_t)(fbr__settings.page_size - 1));
+}
+
 /* The handler's side of a growth once memory down to `low` is committed:
  * the guard window follows it, and the figures count it. */
 static fbr__fault_outcome grown(fbr__stack *st, char *low)
@@ -406,8 +412,7 @@ fbr__fault_outcome fbr__stack_fault(fbr__stack *st, const char *addr, const char
         return FBR__FAULT_COMMITTED;
     if (windowed() && addr < st->marked_low)
         return FBR__FAULT_ELSEWHERE; /* the reserve is read-write: not a growth fault */
-    uintptr_t page_mask = ~(uintptr_t)(fbr__settings.page_size - 1);
-    char *fault_page = (char *)((uintptr_t)addr & page_mask);
+    char *fault_page = page_of(addr);
     /* Double what is committed, or reach the fault if that is deeper. */
     size_t committed = (size_t)(st->top - committed_low);
     char *target = (size_t)(committed_low - st->usable_low) > committed ? committed_low - committed : st->usable_low;
@@ -418,7 +423,7 @@ fbr__fault_outcome fbr__stack_fault(fbr__stack *st, const char *addr, const char
          * everything from the stack pointer up counts as committed, so the
          * new window lies entirely in dead memory. */
         const char *live = sp - RED_ZONE < addr ? sp - RED_ZONE : addr;
-        char *live_page = live < st->usable_low ? st->usable_low : (char *)((uintptr_t)live & page_mask);
+        char *live_page = live < st->usable_low ? st->usable_low : page_of(live);
         if (live_page < target)
             target = live_page;
         if (live_page < st->marked_low)
@@ -444,10 +449,8 @@ fbr__fault_outcome fbr__stack_signal_frame_fault(fbr__stack *st, const char *sp)
     /* Pages below commit_low may still be accessible (kept from a pooled
      * stack's earlier user): the kernel failed below the stack pointer, so
      * commit from there, wherever commit_low stands. */
-    uintptr_t page_mask = ~(uintptr_t)(fbr__settings.page_size - 1);
-    char *want = (size_t)(sp - st->usable_low) > FBR__SIGNAL_FRAME_ROOM
-                     ? (char *)((uintptr_t)(sp - FBR__SIGNAL_FRAME_ROOM) & page_mask)
-                     : st->usable_low;
+    char *want = (size_t)(sp - st->usable_low) > FBR__SIGNAL_FRAME_ROOM ? page_of(sp - FBR__SIGNAL_FRAME_ROOM)
+                                                                       : st->usable_low;
     if (want >= committed_low)
         return FBR__FAULT_COMMITTED; /* room enough, or none left to give: the kernel's reason was another */
     return commit_down_to(st, want, true) != 0 ? FBR__FAULT_NO_MEMORY : grown(st, want);

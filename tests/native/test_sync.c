@@ -2,8 +2,8 @@
  * threads block, and misuse is an error. */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
-#include <stdlib.h>
 
 #include <fiberrt.h>
 
@@ -185,31 +185,32 @@ struct feed {
     int early;     /* atomic: waiters that returned before `finished` got there */
 };
 
-static void *finish_units(void *arg)
+static void finish(struct feed *f, long units)
 {
-    struct feed *f = *(struct feed **)arg;
-    long units = ((long *)arg)[1];
-    free(arg);
     __atomic_add_fetch(&f->finished, units, __ATOMIC_SEQ_CST);
     CHECK_OK(fbr_waitgroup_add(f->wg, -units));
+}
+
+static void *finish_one(void *arg)
+{
+    finish(arg, 1);
     return NULL;
 }
 
-static void spawn_finisher(struct feed *f, long units)
+static void *finish_three(void *arg)
 {
-    void **arg = malloc(2 * sizeof *arg);
-    CHECK(arg != NULL);
-    arg[0] = f;
-    ((long *)arg)[1] = units;
-    CHECK_OK(fbr_waitgroup_add(f->wg, units));
-    CHECK_OK(fbr_spawn(f->s, NULL, finish_units, arg, NULL));
+    finish(arg, 3);
+    return NULL;
 }
 
 static void *spawn_units(void *arg)
 {
     struct feed *f = arg;
-    for (int i = 0; i < FEED_FIBERS; i++)
-        spawn_finisher(f, i % 7 == 0 ? 3 : 1); /* some dones take more than one unit */
+    for (int i = 0; i < FEED_FIBERS; i++) {
+        bool three = i % 7 == 0; /* some dones take more than one unit */
+        CHECK_OK(fbr_waitgroup_add(f->wg, three ? 3 : 1));
+        CHECK_OK(fbr_spawn(f->s, NULL, three ? finish_three : finish_one, f, NULL));
+    }
     return NULL;
 }
 
