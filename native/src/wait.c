@@ -6,11 +6,15 @@
 #include "thread.h"
 #include "wait.h"
 
+/* The futex word of a blocked thread: it spins while WAITING, says SLEEPING
+ * before its futex sleep, and the waker's WOKEN ends either. */
+enum { THREAD_WAITING, THREAD_WOKEN, THREAD_SLEEPING };
+
 void fbr__wait_init(fbr__wait *w)
 {
     w->claim = FBR__CLAIM_PENDING;
     w->result = FBR_OK;
-    w->thread_woken = 0;
+    w->thread_woken = THREAD_WAITING;
     w->timer.heap = NULL;
     struct fbr_fiber *f = fbr_fiber_self();
     if (f != NULL && f->sched != NULL) {
@@ -41,8 +45,11 @@ void fbr__wait_complete(fbr__wait *w)
         fbr__wait_run_callback(w);
         return;
     }
-    __atomic_store_n(&w->thread_woken, 1, __ATOMIC_RELEASE);
-    fbr__futex_wake(&w->thread_woken, 1);
+    /* A waiter still spinning sees the word change; only one that said it
+     * sleeps needs the system call (a futex wake costs more than the whole
+     * hand-off it ends). */
+    if (__atomic_exchange_n(&w->thread_woken, THREAD_WOKEN, __ATOMIC_ACQ_REL) == THREAD_SLEEPING)
+        fbr__futex_wake(&w->thread_woken, 1);
 }
 
 static void fire_timeout(fbr__timer *t)
@@ -66,15 +73,19 @@ static uint32_t block_thread(fbr__wait *w, void (*release)(void *), void *arg, i
     int64_t spin_until = fbr_now() + THREAD_SPIN_NS;
     if (spin_until > deadline)
         spin_until = deadline;
-    for (unsigned i = 1; !__atomic_load_n(&w->thread_woken, __ATOMIC_ACQUIRE); i++) {
+    for (unsigned i = 1; __atomic_load_n(&w->thread_woken, __ATOMIC_ACQUIRE) != THREAD_WOKEN; i++) {
         fbr__cpu_relax();
         if (i % 64 == 0 && fbr_now() >= spin_until)
             break;
     }
     for (;;) {
-        if (__atomic_load_n(&w->thread_woken, __ATOMIC_ACQUIRE))
+        uint32_t waiting = THREAD_WAITING;
+        if (!__atomic_compare_exchange_n(&w->thread_woken, &waiting, THREAD_SLEEPING, false, __ATOMIC_ACQ_REL,
+                                         __ATOMIC_ACQUIRE) &&
+            waiting == THREAD_WOKEN)
             return __atomic_load_n(&w->claim, __ATOMIC_ACQUIRE);
-        if (fbr__futex_wait(&w->thread_woken, 0, deadline) == ETIMEDOUT && fbr__wait_claim(w, FBR__CLAIM_TIMEOUT)) {
+        if (fbr__futex_wait(&w->thread_woken, THREAD_SLEEPING, deadline) == ETIMEDOUT &&
+            fbr__wait_claim(w, FBR__CLAIM_TIMEOUT)) {
             w->result = FBR_ETIMEDOUT;
             return FBR__CLAIM_TIMEOUT;
         }

@@ -278,6 +278,48 @@ FBR_TEST(a_deadline_that_does_not_expire_lets_the_value_through)
     stop(s);
 }
 
+struct echo_after_delays {
+    fbr_chan *in, *out;
+    int rounds;
+};
+
+/* Answers each value after 0, 10, 20 or 30 microseconds: around the time a
+ * blocked thread spins before it sleeps, so its answers find it spinning,
+ * going to sleep and asleep. */
+static void *echo_after_delays(void *arg)
+{
+    struct echo_after_delays *e = arg;
+    for (int i = 0; i < e->rounds; i++) {
+        int v;
+        CHECK_OK(fbr_chan_recv(e->in, &v));
+        if (i % 4)
+            CHECK_OK(fbr_sleep_for((i % 4) * 10 * FBR_MICROSECOND));
+        v++;
+        CHECK_OK(fbr_chan_send(e->out, &v));
+    }
+    return NULL;
+}
+
+FBR_TEST(a_thread_is_woken_whether_it_spins_or_sleeps_when_the_answer_comes)
+{
+    fbr_sched *s = start(1);
+    struct echo_after_delays e = {make(sizeof(int), 0), make(sizeof(int), 0), 2000};
+    fbr_fiber *f;
+    CHECK_OK(fbr_spawn(s, &f, echo_after_delays, &e, NULL));
+    /* A lost wake-up leaves this thread asleep for good: the test hangs
+     * and its time limit fails it. */
+    for (int i = 0; i < e.rounds; i++) {
+        int v = i;
+        CHECK_OK(fbr_chan_send(e.in, &v));
+        CHECK_OK(fbr_chan_recv(e.out, &v));
+        CHECK_EQ(v, i + 1);
+    }
+    CHECK_OK(fbr_join(f, NULL));
+    CHECK_OK(fbr_chan_destroy(e.in));
+    CHECK_OK(fbr_chan_destroy(e.out));
+    stop(s);
+}
+
 struct thread_sender {
     fbr_chan *ch;
     long from, count;
