@@ -19,6 +19,7 @@
 
 #include "chan_internal.h"
 #include "error_internal.h"
+#include "sched_internal.h"
 #include "thread.h"
 
 #define OP_MAGIC 0x4F4E4843u /* "CHNO" */
@@ -84,6 +85,19 @@ static void on_complete(fbr__wait *w)
     report(op, w->result);
 }
 
+/* An operation that ended before its start call returned: the call reports
+ * the end, and the callback never runs. */
+static int end_here(struct fbr_chan_op *op, void *elem)
+{
+    int result = op->wait.result;
+    if (op->receive && result == FBR_OK && elem && op->chan->elem_size)
+        memcpy(elem, op->value, op->chan->elem_size);
+    free_op(op);
+    if (result == FBR_ECLOSED)
+        return fbr__fail(FBR_ECLOSED, "the channel is closed");
+    return result;
+}
+
 static int start(struct fbr_chan *ch, bool receive, void *elem, fbr_chan_callback callback, void *state,
                  fbr_chan_op **out)
 {
@@ -110,7 +124,10 @@ static int start(struct fbr_chan *ch, bool receive, void *elem, fbr_chan_callbac
     }
     op->wait = (fbr__wait){.kind = FBR__WAIT_CALLBACK, .on_complete = on_complete};
     op->magic = OP_MAGIC;
-    op->references = out ? 2 : 1; /* without a handle only the operation holds it */
+    /* The operation holds a reference, the caller's handle another; and a
+     * start that may see its end (below) one until it has looked. */
+    struct fbr__worker *may_end_here = fbr__sched_callback_worker();
+    op->references = (out ? 2 : 1) + (may_end_here != NULL);
     op->chan = ch;
     op->receive = receive;
     op->callback = callback;
@@ -120,6 +137,13 @@ static int start(struct fbr_chan *ch, bool receive, void *elem, fbr_chan_callbac
     op->node = (fbr__wait_node){.wait = &op->wait, .token = 1, .elem = op->value};
     fbr__wait_queue_push(receive ? &ch->receivers : &ch->senders, &op->node);
     fbr__lock_release(&ch->lock);
+    if (may_end_here) {
+        /* Its end, if the fiber run here brought it, sits in this worker's
+         * deferred completions (fbr__wait_complete), seen by nobody else. */
+        if (fbr__sched_run_next_for_callback(may_end_here) && fbr__sched_take_deferred(may_end_here, &op->wait))
+            return end_here(op, elem);
+        drop_reference(op);
+    }
     if (out)
         *out = op;
     return FBR_PENDING;

@@ -707,8 +707,54 @@ static void run_deferred_callbacks(struct fbr__worker *w)
     while (w->deferred) {
         fbr__wait *done = w->deferred;
         w->deferred = done->deferred_next;
+        w->in_callback = true;
         fbr__wait_run_callback(done);
+        w->in_callback = false;
     }
+}
+
+/*
+ * A callback that starts an operation which has to wait usually started it
+ * on the fiber it has just woken (a C# await after a send: the answer comes
+ * from the echo it sent to). Returning FBR_PENDING means the answer comes
+ * as one more callback once that fiber has run, and for .NET a callback is a
+ * transition into managed code, a completion and a continuation: 0.4 of a
+ * C# ping-pong round trip. Running the fiber here, as the loop would next,
+ * lets the operation end before the start call returns. One level only: a
+ * fiber run here does not run callbacks (they wait for the loop), and the
+ * rounds where handoff_target goes through the loop do so here too.
+ */
+struct fbr__worker *fbr__sched_callback_worker(void)
+{
+    struct fbr__worker *w = fbr__worker_self();
+    return w && w->in_callback && !w->running_for_callback ? w : NULL;
+}
+
+bool fbr__sched_run_next_for_callback(struct fbr__worker *w)
+{
+    struct fbr_fiber *next = __atomic_load_n(&w->run_next, __ATOMIC_RELAXED);
+    if (next == NULL || next->hosted)
+        return false;
+    uint32_t tick = w->tick + 1;
+    if (tick % GLOBAL_QUEUE_FAIRNESS_TICK == 0 || tick % POLL_TICK == 0)
+        return false;
+    w->tick = tick;
+    __atomic_store_n(&w->run_next, NULL, __ATOMIC_RELAXED);
+    w->running_for_callback = true;
+    run_fiber(w, next);
+    w->running_for_callback = false;
+    return true;
+}
+
+bool fbr__sched_take_deferred(struct fbr__worker *w, fbr__wait *wait)
+{
+    for (fbr__wait **link = &w->deferred; *link; link = &(*link)->deferred_next) {
+        if (*link == wait) {
+            *link = wait->deferred_next;
+            return true;
+        }
+    }
+    return false;
 }
 
 /* The worker loop: runs fibers until the next runnable one is hosted (it is

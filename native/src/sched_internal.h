@@ -86,6 +86,10 @@ struct fbr__worker {
      * has switched away (LIFO; the order of independent operations' ends is
      * not promised). Owner only. */
     struct fbr__wait *deferred;
+    /* The loop is inside one of those callbacks; and inside that, runs a
+     * fiber for it (fbr__sched_run_next_for_callback). Owner only. */
+    bool in_callback;
+    bool running_for_callback;
 
     /* The hosted fiber fbr_worker_run handed out and fbr_worker_resume may
      * run (owner only). */
@@ -154,6 +158,22 @@ struct fbr__worker *fbr__worker_self(void);
 
 /* Makes a waiting (or new) fiber runnable. Any thread may call it. */
 void fbr__sched_ready(struct fbr_fiber *f);
+
+/* The calling worker if it is inside a completion callback on its loop
+ * (and not already running a fiber for one), else NULL. */
+struct fbr__worker *fbr__sched_callback_worker(void);
+
+/* For such a callback that has just started an operation which must wait
+ * (fbr_chan_recv_async): runs the fiber the loop would run next, now, so
+ * that its answer can come back before the start call returns instead of
+ * through another callback. False (nothing run) when the next fiber is
+ * hosted or there is none, and on the rounds where the loop must look at
+ * its other queues, timers and poller. */
+bool fbr__sched_run_next_for_callback(struct fbr__worker *w);
+
+/* Takes `wait` off the worker's deferred completions (its callback will not
+ * run): true if it was there. */
+bool fbr__sched_take_deferred(struct fbr__worker *w, fbr__wait *wait);
 
 /* The fiber half of fbr__wait_block: parks the calling scheduled fiber (its
  * worker marks it waiting, then calls release(arg) if not NULL, then runs

@@ -89,8 +89,11 @@ public class ChannelTests
     }
 
     [Test]
-    public void Async_code_ping_pongs_with_a_native_fiber([Values] bool synchronousContinuations)
+    public void Async_code_ping_pongs_with_a_native_fiber([Values] bool synchronousContinuations, [Values] bool cancellable)
     {
+        // A token that can cancel makes each pending operation take a native handle (never used here).
+        using var cts = new CancellationTokenSource();
+        CancellationToken token = cancellable ? cts.Token : CancellationToken.None;
         var options = new ChannelOptions { AllowSynchronousContinuations = synchronousContinuations };
         using var ping = new Channel<long>(0, options);
         using var pong = new Channel<long>(0, options);
@@ -102,8 +105,8 @@ public class ChannelTests
             long sum = 0;
             for (long i = 0; i < Rounds; i++)
             {
-                await ping.SendAsync(i);
-                long back = await pong.ReceiveAsync();
+                await ping.SendAsync(i, token);
+                long back = await pong.ReceiveAsync(token);
                 Assert.That(back, Is.EqualTo(i + 1));
                 sum += back;
             }

@@ -225,6 +225,111 @@ FBR_TEST(receives_without_handles_completed_on_workers_deliver_every_value)
     collect_from_workers(false);
 }
 
+/* An async ping-pong driven from callbacks, as C# continuations run on a
+ * worker: each answer's callback sends the next ping to a native echo fiber
+ * and starts the receive of its answer. That receive may end inside the
+ * call (the worker runs the woken echo first); every few rounds it must go
+ * back to the worker's loop and end in a callback. */
+struct relay {
+    fbr_chan *ping, *pong;
+    long rounds;
+    long sum, ended_in_call, pending, callbacks, sends_pending;
+    int closed_result;
+    fbr_waitgroup *done;
+};
+
+static void relay_answer(struct relay *r, int result, long answer);
+
+static void relay_callback(void *state, int result, const void *value)
+{
+    struct relay *r = state;
+    CHECK(fbr_fiber_self() == NULL);
+    r->callbacks++;
+    long answer = 0;
+    if (value)
+        memcpy(&answer, value, sizeof answer);
+    relay_answer(r, result, answer);
+}
+
+static void count_send(void *state, int result, const void *value)
+{
+    (void)value;
+    CHECK_OK(result);
+    ((struct relay *)state)->sends_pending++;
+}
+
+static void relay_answer(struct relay *r, int result, long answer)
+{
+    for (;;) {
+        if (result == FBR_ECLOSED) {
+            r->closed_result = result;
+            CHECK_OK(fbr_waitgroup_done(r->done));
+            return;
+        }
+        CHECK_OK(result);
+        r->sum += answer;
+        long ping = answer;
+        int rc = fbr_chan_send_async(r->ping, &ping, count_send, r, NULL);
+        CHECK(rc == FBR_OK || rc == FBR_PENDING);
+        long buffer = -1;
+        result = fbr_chan_recv_async(r->pong, &buffer, relay_callback, r, NULL);
+        if (result == FBR_PENDING) {
+            r->pending++;
+            return;
+        }
+        r->ended_in_call++;
+        answer = buffer;
+    }
+}
+
+/* Answers v with v + 1 until it has answered `rounds` times, then closes. */
+static void *echo_then_close(void *arg)
+{
+    struct relay *r = arg;
+    for (long i = 0; i < r->rounds; i++) {
+        long v;
+        CHECK_OK(fbr_chan_recv(r->ping, &v));
+        v++;
+        CHECK_OK(fbr_chan_send(r->pong, &v));
+    }
+    long last;
+    CHECK_OK(fbr_chan_recv(r->ping, &last)); /* the ping after the last answer */
+    CHECK_EQ(last, r->rounds);
+    CHECK_OK(fbr_chan_close(r->pong));
+    return NULL;
+}
+
+FBR_TEST(a_receive_started_in_a_worker_callback_can_end_before_the_call_returns)
+{
+    fbr_sched *s;
+    fbr_sched_options one_worker = {.workers = 1};
+    CHECK_OK(fbr_sched_create(&s, &one_worker));
+    struct relay r = {.ping = make(0), .pong = make(0), .rounds = 3000};
+    CHECK_OK(fbr_waitgroup_create(&r.done));
+    CHECK_OK(fbr_waitgroup_add(r.done, 1));
+    fbr_fiber *echo;
+    CHECK_OK(fbr_spawn(s, &echo, echo_then_close, &r, NULL));
+    long buffer, first = 0;
+    CHECK_EQ(fbr_chan_recv_async(r.pong, &buffer, relay_callback, &r, NULL), FBR_PENDING); /* not on a worker */
+    CHECK_OK(fbr_chan_send(r.ping, &first));
+    CHECK_OK(fbr_waitgroup_wait(r.done));
+    CHECK_OK(fbr_join(echo, NULL));
+    /* Every answer arrived once, in order (the echo checks the last ping),
+     * and each receive ended one way: in its call or in one callback. */
+    CHECK_EQ(r.sum, r.rounds * (r.rounds + 1) / 2);
+    CHECK_EQ(r.closed_result, FBR_ECLOSED);
+    CHECK_EQ(r.ended_in_call + r.pending, r.rounds);
+    CHECK_EQ(r.callbacks, r.pending + 1); /* the first receive's, and one per pending one */
+    CHECK(r.ended_in_call > r.rounds / 2);
+    CHECK(r.pending >= r.rounds / 61); /* the loop's rounds still come */
+    CHECK_EQ(r.sends_pending, 0);      /* the echo was always waiting for the ping */
+    CHECK_OK(fbr_waitgroup_destroy(r.done));
+    CHECK_OK(fbr_chan_destroy(r.ping));
+    CHECK_OK(fbr_chan_destroy(r.pong));
+    CHECK_OK(fbr_sched_shutdown(s, FBR_NO_DEADLINE, NULL, 0, NULL));
+    CHECK_OK(fbr_sched_destroy(s));
+}
+
 FBR_TEST(bad_async_arguments_are_errors)
 {
     fbr_chan *ch = make(0);

@@ -112,7 +112,16 @@ typedef void (*fbr_chan_callback)(void *state, int result, const void *value);
  * which the caller owns: call fbr_chan_op_release exactly once, at any time
  * (before or after the callback). Pass op == NULL for an operation you will
  * never cancel: no handle is made, nothing needs releasing, and the
- * callback still reports the end. Errors: FBR_EINVAL, FBR_ENOMEM. */
+ * callback still reports the end. Errors: FBR_EINVAL, FBR_ENOMEM.
+ *
+ * Started from inside a callback that runs on a worker (an operation ended
+ * by a fiber), a call that has to wait may first run the fiber the worker
+ * would run next (most often the one the callback just woke, which will
+ * answer): if that ends the operation, the call returns its end as above and
+ * the callback is not called. That fiber runs as it would have right after
+ * the callback returned; the callback just does not wait for its own return
+ * to see the answer. Every few rounds the call leaves it to the worker's
+ * loop, which must look at its other queues, timers and descriptors. */
 FBR_API int fbr_chan_send_async(fbr_chan *ch, const void *elem, fbr_chan_callback callback, void *state,
                                 fbr_chan_op **op);
 FBR_API int fbr_chan_recv_async(fbr_chan *ch, void *elem, fbr_chan_callback callback, void *state,
