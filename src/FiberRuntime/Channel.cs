@@ -44,6 +44,9 @@ public sealed class Channel<T> : IDisposable where T : unmanaged
     private SendOperation? _cachedSend;
     private readonly Action<SendOperation> _returnSend;
     private int _closedHere;
+    // Whether the last SendAsync found a receiver or room at once: then the next one tries without an
+    // operation object first. Races between senders only blur it.
+    private bool _sendsCompleteAtOnce;
     private AwaitSpin _awaitSpin;
 
     /// <summary>Whether the next pending async operation will be watched (<see cref="AwaitSpin"/>).</summary>
@@ -195,6 +198,19 @@ public sealed class Channel<T> : IDisposable where T : unmanaged
     {
         if (cancellationToken.IsCancellationRequested)
             return ValueTask.FromCanceled(cancellationToken);
+        if (_sendsCompleteAtOnce)
+        {
+            // A send that needs no waiting needs no operation object (and its two atomic swaps).
+            nint channel = _handle.Enter(this);
+            int first;
+            try { first = Interop.fbr_chan_try_send(channel, &item); }
+            finally { _handle.Exit(); }
+            if (first == Interop.FBR_OK)
+                return ValueTask.CompletedTask;
+            if (first != Interop.FBR_EAGAIN)
+                return ValueTask.FromException(FiberErrors.Create(first));
+            _sendsCompleteAtOnce = false;
+        }
         SendOperation operation = Interlocked.Exchange(ref _cachedSend, null) ?? new SendOperation(_returnSend, _asyncContinuations);
         operation.Prepare(cancellationToken);
         nint op = 0;
@@ -212,7 +228,10 @@ public sealed class Channel<T> : IDisposable where T : unmanaged
         }
         ReturnSend(operation);
         if (rc == Interop.FBR_OK)
+        {
+            _sendsCompleteAtOnce = true;
             return ValueTask.CompletedTask;
+        }
         return ValueTask.FromException(FiberErrors.Create(rc));
     }
 

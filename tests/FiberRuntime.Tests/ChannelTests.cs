@@ -196,6 +196,31 @@ public class ChannelTests
     }
 
     [Test]
+    public void An_async_send_completes_at_once_when_it_can_and_waits_when_it_cannot()
+    {
+        // After a send that completed at once the next one tries without an operation first; after one that
+        // waited it starts one directly. Each step below runs after the other kind, closed channels included.
+        using var ch = new Channel<int>(capacity: 1);
+        Assert.That(ch.SendAsync(1).IsCompletedSuccessfully, Is.True, "room in the buffer");
+        ValueTask full = ch.SendAsync(2);
+        Assert.That(full.IsCompleted, Is.False, "the buffer is full");
+        Assert.That(ch.TryReceive(out int first) && first == 1, Is.True);
+        Assert.That(full.IsCompletedSuccessfully, Is.True, "the receive made room for the waiting value");
+        Assert.That(ch.TryReceive(out int second) && second == 2, Is.True);
+        Assert.That(ch.SendAsync(3).IsCompletedSuccessfully, Is.True, "room again, after a send that waited");
+        ch.Close();
+        Assert.ThrowsAsync<ChannelClosedException>(async () => await ch.SendAsync(4), "closed, after a send that did not wait");
+        Assert.That(ch.Receive(), Is.EqualTo(3), "what was buffered before the close is still there");
+
+        using var unbuffered = new Channel<int>();
+        ValueTask waiting = unbuffered.SendAsync(5);
+        Assert.That(waiting.IsCompleted, Is.False, "nobody receives");
+        unbuffered.Close();
+        Assert.ThrowsAsync<ChannelClosedException>(async () => await waiting);
+        Assert.ThrowsAsync<ChannelClosedException>(async () => await unbuffered.SendAsync(6), "closed, after a send that waited");
+    }
+
+    [Test]
     public void Cancelling_an_async_send_withdraws_the_value()
     {
         using var ch = new Channel<int>();
