@@ -137,6 +137,41 @@ FBR_API int fbr_chan_op_cancel(fbr_chan_op *op);
  * cancelled) and its callback still runs. */
 FBR_API int fbr_chan_op_release(fbr_chan_op *op);
 
+/* ---- A select that completes later ------------------------------------------ */
+
+/* A pending asynchronous select. */
+typedef struct fbr_select_async_op fbr_select_async_op;
+
+/* Called exactly once when a pending select ends. `chosen` is the case that
+ * proceeded, with `result` FBR_OK or FBR_ECLOSED as in fbr_select_case; for
+ * a receive that got a value, `value` points at it (valid during the call
+ * only), otherwise NULL. When cancelled: FBR_ECANCELED, `chosen` SIZE_MAX.
+ * It runs on whichever thread ended the select (a fiber's worker, after the
+ * fiber switched away; a thread; the canceller): quick, and no blocking. */
+typedef void (*fbr_select_callback)(void *state, int result, size_t chosen, const void *value);
+
+/* fbr_select without blocking the caller. If a case can proceed now it does:
+ * FBR_OK, *chosen and its result set as with fbr_select (a received value in
+ * its elem), *op NULL, no callback. Otherwise FBR_PENDING: the values to send
+ * were copied (the cases and their buffers may be reused at once), each
+ * channel holds a waiter until the select ends (fbr_chan_destroy refuses
+ * such a channel), and the callback reports the end. *op then holds a handle
+ * for fbr_select_async_cancel, given up with fbr_select_async_release
+ * exactly once (before or after the end); pass op == NULL for a select you
+ * will never cancel. Keep every case's channel alive until the callback has
+ * run: the end takes the select's waiters out of all of them. Errors: FBR_EINVAL (as fbr_select, or no callback),
+ * FBR_EDEADLK (no channel at all: nothing could end it), FBR_ENOMEM. */
+FBR_API int fbr_select_async(fbr_select_case *cases, size_t count, fbr_select_callback callback, void *state,
+                             size_t *chosen, fbr_select_async_op **op);
+
+/* Cancels a pending select whose handle was not released: if it had not
+ * ended, its callback runs now, on this thread, with FBR_ECANCELED, and
+ * FBR_OK is returned; if it had already ended (or is ending), FBR_EAGAIN. */
+FBR_API int fbr_select_async_cancel(fbr_select_async_op *op);
+
+/* Gives up the caller's handle; the select goes on (unless cancelled). */
+FBR_API int fbr_select_async_release(fbr_select_async_op *op);
+
 #ifdef __cplusplus
 }
 #endif
