@@ -3,6 +3,7 @@ using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Threading;
+using System.Threading.Tasks;
 
 namespace FiberRuntime;
 
@@ -131,8 +132,70 @@ public static class ChannelSelect
         long deadline = Runtime.DeadlineAfter(timeout, nameof(timeout));
         if (!ManagedFibers.OnManagedFiber)
             return Run(cases, deadline, 0, default);
+        ManagedFibers.CheckMaySuspend();
         nint block = PrepareNative(cases);
         return WaitOnFiber(new Revisit<SelectCase[]>(cases), block, cases.Length, deadline);
+    }
+
+    /// <summary>
+    /// Waits without blocking a thread until one case proceeds; its index. The cases are in use until then:
+    /// the winner's <see cref="ReceiveCase{T}.Value"/> is set when it ends, and changes to the others' values
+    /// after the call are not seen. The continuation runs on the thread pool.
+    /// </summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
+    public static ValueTask<int> WaitAsync(CancellationToken cancellationToken, params SelectCase[] cases)
+        => Start(cases, timeout: null, cancellationToken);
+
+    /// <summary>Waits without blocking a thread until one case proceeds; its index.</summary>
+    public static ValueTask<int> WaitAsync(params SelectCase[] cases) => Start(cases, timeout: null, CancellationToken.None);
+
+    /// <summary>Waits without blocking a thread until one case proceeds (its index) or <paramref name="timeout"/> passes (-1).</summary>
+    public static ValueTask<int> WaitAsync(TimeSpan timeout, params SelectCase[] cases)
+    {
+        _ = Runtime.DeadlineAfter(timeout, nameof(timeout)); // the same range checks as Wait's
+        if (timeout == Timeout.InfiniteTimeSpan)
+            return Start(cases, timeout: null, CancellationToken.None);
+        var expiry = new CancellationTokenSource(timeout);
+        return Start(cases, expiry, expiry.Token);
+    }
+
+    private static unsafe ValueTask<int> Start(SelectCase[] cases, CancellationTokenSource? timeout, CancellationToken token)
+    {
+        ArgumentNullException.ThrowIfNull(cases);
+        if (token.IsCancellationRequested && timeout == null)
+            return ValueTask.FromCanceled<int>(token);
+        nint block;
+        try { block = PrepareNative(cases); }
+        catch
+        {
+            timeout?.Dispose();
+            throw;
+        }
+        var operation = new SelectOperation(cases, block, timeout, token);
+        nuint chosen;
+        nint op = 0;
+        int rc = Interop.fbr_select_async((Interop.fbr_select_case*)block, (nuint)cases.Length, SelectOperation.Callback,
+                                          operation.State, &chosen, operation.HandleWanted ? &op : null);
+        if (rc == Interop.FBR_PENDING)
+        {
+            short version = operation.Version;
+            operation.Pending(op);
+            return new ValueTask<int>(operation, version);
+        }
+        operation.Abandon();
+        try
+        {
+            FiberErrors.ThrowIfFailed(rc);
+            return new ValueTask<int>(TakeWinner(cases, (Interop.fbr_select_case*)block, chosen));
+        }
+        catch (Exception error)
+        {
+            return ValueTask.FromException<int>(error);
+        }
+        finally
+        {
+            ReleaseNative(cases, block);
+        }
     }
 
     /// <summary>Performs a case that is ready now (its index), or returns -1 at once (Go's <c>default</c>).</summary>
@@ -197,12 +260,12 @@ public static class ChannelSelect
 
     /// <summary>
     /// The native select's case array and value buffers in one native block, every channel referenced:
-    /// what a waiting fiber leaves behind instead of managed memory.
+    /// what a waiting fiber or a pending async select holds instead of managed memory
+    /// (<see cref="ReleaseNative"/> gives it back).
     /// </summary>
     private static unsafe nint PrepareNative(SelectCase[] cases)
     {
         CheckCaseCount(cases);
-        ManagedFibers.CheckMaySuspend();
         int header = SlotBytes(cases.Length * sizeof(Interop.fbr_select_case));
         byte* block = (byte*)NativeMemory.AllocZeroed((nuint)(header + ValueBytes(cases)));
         int entered = 0;
@@ -240,10 +303,16 @@ public static class ChannelSelect
         }
         finally
         {
-            foreach (SelectCase c in cases)
-                c.Exit();
-            NativeMemory.Free((void*)block);
+            ReleaseNative(cases, block);
         }
+    }
+
+    /// <summary>Drops the references <see cref="PrepareNative"/> took and frees its block.</summary>
+    internal static unsafe void ReleaseNative(SelectCase[] cases, nint block)
+    {
+        foreach (SelectCase c in cases)
+            c.Exit();
+        NativeMemory.Free((void*)block);
     }
 
     // ---- shared by the thread and fiber forms ------------------------------------------------

@@ -20,6 +20,7 @@ internal static class InProcessChecks
         report.Run("channel-threads-to-native-consumers", () => ThreadsToNativeConsumers(scheduler));
         report.Run("async-send-receive-native-echo", () => AsyncThroughNativeEcho(scheduler));
         report.Run("async-read-all-from-native-producer", () => AsyncReadAllFromNativeProducer(scheduler));
+        report.Run("async-select-native-producers", () => AsyncSelectFromNativeProducers(scheduler));
         report.Run("deadline-try-receive-timeout", DeadlineTryReceive);
         report.Run("deadline-try-send-timeout", DeadlineTrySend);
         report.Run("cancel-receive-async-precancelled", CancelReceivePrecancelled);
@@ -247,6 +248,38 @@ internal static class InProcessChecks
         Expect.Equal(Count, count, "values read");
         Expect.Equal(Count * First + Count * (Count - 1) / 2, sum, "checksum");
         Expect.True(channel.Completion.IsCompleted, "Completion did not complete after the channel was drained");
+    }
+
+    /// <summary>Two native producers, one async select loop taking every value; then a pending select cancelled.</summary>
+    private static async Task AsyncSelectFromNativeProducers(FiberScheduler scheduler)
+    {
+        const long Count = 5_000;
+        using var a = new Channel<long>();
+        using var b = new Channel<long>(capacity: 8);
+        using var pipeA = new NativeFibers.NativePipe(0, a.NativeHandle, Count, 0);
+        using var pipeB = new NativeFibers.NativePipe(0, b.NativeHandle, Count, Count);
+        Fiber producerA = NativeFibers.Spawn(scheduler, NativeFibers.Entry.Produce, pipeA.Address);
+        Fiber producerB = NativeFibers.Spawn(scheduler, NativeFibers.Entry.Produce, pipeB.Address);
+        SelectCase[] cases = [SelectCase.Receive(a), SelectCase.Receive(b)];
+        long sum = 0;
+        for (long i = 0; i < 2 * Count; i++)
+        {
+            int chosen = await ChannelSelect.WaitAsync(cases).ConfigureAwait(false);
+            long v = ((ReceiveCase<long>)cases[chosen]).Value;
+            Expect.Equal(chosen, (int)(v / Count), "the case the value came through");
+            sum += v;
+        }
+        Expect.Equal(2 * Count * (2 * Count - 1) / 2, sum, "checksum");
+        Expect.Equal((nint)(Count * (Count - 1) / 2), producerA.Join(), "producer A's sum");
+        producerB.Join();
+
+        using var cts = new CancellationTokenSource();
+        ValueTask<int> pending = ChannelSelect.WaitAsync(cts.Token, cases);
+        Expect.True(!pending.IsCompleted, "a select over two idle channels completed at once");
+        await cts.CancelAsync().ConfigureAwait(false);
+        await Expect.ThrowsAsync<OperationCanceledException>(async () => await pending.ConfigureAwait(false),
+                                                             "a pending select when cancelled").ConfigureAwait(false);
+        Expect.True(!a.TrySend(1), "the cancelled select left a receiver behind");
     }
 
     // ---- deadlines and cancellation ------------------------------------------------------------

@@ -79,4 +79,15 @@ internal static partial class Interop
 
     [LibraryImport(Library, EntryPoint = "fbr_chan_op_release")]
     internal static partial int fbr_chan_op_release(nint op);
+
+    [LibraryImport(Library, EntryPoint = "fbr_select_async")]
+    internal static unsafe partial int fbr_select_async(fbr_select_case* cases, nuint count,
+                                                        delegate* unmanaged<nint, int, nuint, nint, void> callback,
+                                                        nint state, nuint* chosen, nint* op);
+
+    [LibraryImport(Library, EntryPoint = "fbr_select_async_cancel")]
+    internal static partial int fbr_select_async_cancel(nint op);
+
+    [LibraryImport(Library, EntryPoint = "fbr_select_async_release")]
+    internal static partial int fbr_select_async_release(nint op);
 }
