@@ -718,9 +718,10 @@ static void run_deferred_callbacks(struct fbr__worker *w)
  * on the fiber it has just woken (a C# await after a send: the answer comes
  * from the echo it sent to). Returning FBR_PENDING means the answer comes
  * as one more callback once that fiber has run, and for .NET a callback is a
- * transition into managed code, a completion and a continuation: 0.4 of a
- * C# ping-pong round trip. Running the fiber here, as the loop would next,
- * lets the operation end before the start call returns. One level only: a
+ * transition into managed code, a completion and a continuation (a C#
+ * ping-pong round trip took 176 ns that way, 150 ns this way). Running the
+ * fiber here, as the loop would next, lets the operation end before the
+ * start call returns. One level only: a
  * fiber run here does not run callbacks (they wait for the loop), and the
  * rounds where handoff_target goes through the loop do so here too.
  */
