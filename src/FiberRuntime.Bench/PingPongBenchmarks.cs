@@ -66,6 +66,16 @@ internal static class PingPongBenchmarks
                 "ours: same, AllowSynchronousContinuations",
                 n => FiberEcho.DriveAsync(echo.Ping, echo.Pong, n).GetAwaiter().GetResult(), Identity, StcReference, Comparison.Speedup));
         }
+        if (context.Wants("pingpong.native-callbacks", diagnostic: true))
+        {
+            // The same flow without .NET: what the -sync row costs beyond it is the binding's.
+            Describe(ours: true);
+            using var echo = new FiberEcho(scheduler, synchronousContinuations: true);
+            context.Measure(Group, new Benchmark("pingpong.native-callbacks",
+                "floor of -sync: the same calls from C callbacks on the worker",
+                n => NativeFibers.fbrtest_callback_ping_pong(echo.Ping.NativeHandle, echo.Pong.NativeHandle, n), Identity,
+                StcReference, Comparison.Speedup));
+        }
         if (context.Wants("pingpong.fiber-blocking"))
         {
             Describe(ours: true);

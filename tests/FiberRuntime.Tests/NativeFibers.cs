@@ -48,6 +48,13 @@ internal static unsafe partial class NativeFibers
     [LibraryImport("fbrtest_fibers")]
     internal static partial ulong fbrtest_recursion_checksum(ulong depth);
 
+    /// <summary>
+    /// Round trips with an echo_plus_one fiber serving ping/pong, driven by C callbacks as C# awaits with
+    /// synchronous continuations are: the last answer (== rounds) or a negative error code.
+    /// </summary>
+    [LibraryImport("fbrtest_fibers")]
+    internal static partial long fbrtest_callback_ping_pong(nint ping, nint pong, long rounds);
+
     /// <summary>Returns its argument plus one.</summary>
     public static delegate* unmanaged<nint, nint> AddOne => s_entries.AddOne;
     /// <summary>Pipe*: receives from In, sends value + 1 to Out until In closes; returns the count.</summary>

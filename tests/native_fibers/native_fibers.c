@@ -5,6 +5,7 @@
  * into a NativeAOT binary.
  */
 #include <stdint.h>
+#include <string.h>
 
 #include <fiberrt.h>
 
@@ -196,6 +197,81 @@ FBRTEST_API void fbrtest_entries(fbrtest_entry_table *out)
     out->yield_n = yield_n;
     out->echo_socket = echo_socket;
     out->ping_pong = ping_pong;
+}
+
+/* The same ping-pong as C# async code with synchronous continuations, as C
+ * callbacks (the floor of that benchmark without .NET): send the last
+ * answer to ping, receive the next from pong (an echo_plus_one fiber serves
+ * them); each answer's callback, on a worker, starts the next round. */
+typedef struct callback_relay {
+    fbr_chan *ping, *pong;
+    int64_t rounds, answered, last;
+    int error;
+    fbr_waitgroup *done;
+} callback_relay;
+
+static void relay_answer(callback_relay *r, int64_t answer);
+
+static void relay_received(void *state, int result, const void *value)
+{
+    callback_relay *r = state;
+    if (result != FBR_OK) {
+        r->error = result;
+        fbr_waitgroup_done(r->done);
+        return;
+    }
+    int64_t answer;
+    memcpy(&answer, value, sizeof answer);
+    r->answered++;
+    relay_answer(r, answer);
+}
+
+static void relay_sent(void *state, int result, const void *value)
+{
+    (void)value;
+    if (result != FBR_OK)
+        ((callback_relay *)state)->error = result;
+}
+
+static void relay_answer(callback_relay *r, int64_t answer)
+{
+    for (;;) {
+        if (r->answered == r->rounds || r->error) {
+            r->last = answer;
+            fbr_waitgroup_done(r->done);
+            return;
+        }
+        int64_t ping = answer, pong;
+        int rc = fbr_chan_send_async(r->ping, &ping, relay_sent, r, NULL);
+        if (rc < 0) {
+            r->error = rc;
+            continue;
+        }
+        rc = fbr_chan_recv_async(r->pong, &pong, relay_received, r, NULL);
+        if (rc == FBR_PENDING)
+            return;
+        if (rc != FBR_OK) {
+            r->error = rc;
+            continue;
+        }
+        r->answered++;
+        answer = pong;
+    }
+}
+
+/* Runs `rounds` round trips from this thread; the last answer (== rounds),
+ * or a negative error code. */
+FBRTEST_API int64_t fbrtest_callback_ping_pong(fbr_chan *ping, fbr_chan *pong, int64_t rounds)
+{
+    callback_relay r = {.ping = ping, .pong = pong, .rounds = rounds};
+    int rc = fbr_waitgroup_create(&r.done);
+    if (rc != FBR_OK)
+        return rc;
+    fbr_waitgroup_add(r.done, 1);
+    relay_answer(&r, 0);
+    fbr_waitgroup_wait(r.done);
+    fbr_waitgroup_destroy(r.done);
+    return r.error ? r.error : r.last;
 }
 
 /* The checksum deep_recursion(depth) returns, computed here without fibers. */
