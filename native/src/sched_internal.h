@@ -80,16 +80,17 @@ struct fbr__worker {
     bool in_poll;       /* atomic: blocked in the poller, woken through it */
     bool idle;          /* under sched->idle_lock */
     bool spinning;
+    /* The loop is inside a deferred callback (below); and inside that, runs
+     * a fiber for it (fbr__sched_run_next_for_callback). Owner only. In
+     * what was padding, so the hot fields after keep their offsets. */
+    bool in_callback;
+    bool running_for_callback;
     uint32_t tick;
 
     /* Callback completions made by fibers, run by the loop once the fiber
      * has switched away (LIFO; the order of independent operations' ends is
      * not promised). Owner only. */
     struct fbr__wait *deferred;
-    /* The loop is inside one of those callbacks; and inside that, runs a
-     * fiber for it (fbr__sched_run_next_for_callback). Owner only. */
-    bool in_callback;
-    bool running_for_callback;
 
     /* The hosted fiber fbr_worker_run handed out and fbr_worker_resume may
      * run (owner only). */
