@@ -42,7 +42,7 @@ internal struct AwaitSpin
     internal static void ExitCompletion(bool outer) => t_completing = outer;
 
     /// <summary>Watches <paramref name="operation"/> for a moment if that has been paying off here.</summary>
-    internal void Watch(PendingOperation operation, short version)
+    internal void Watch<TOperation>(TOperation operation, short version) where TOperation : class, IWatchedOperation
     {
         if (ShouldWatch() && Multicore && !t_completing && Interop.fbr_worker_current() < 0)
             Record(answered: WaitBriefly(operation, version));
@@ -64,7 +64,7 @@ internal struct AwaitSpin
         _skip = _skipNext;
     }
 
-    private static bool WaitBriefly(PendingOperation operation, short version)
+    private static bool WaitBriefly<TOperation>(TOperation operation, short version) where TOperation : class, IWatchedOperation
     {
         long deadline = Stopwatch.GetTimestamp() + Budget;
         while (operation.IsPending(version))
@@ -75,4 +75,11 @@ internal struct AwaitSpin
         }
         return true;
     }
+}
+
+/// <summary>An operation <see cref="AwaitSpin"/> can watch: a channel operation or a select.</summary>
+internal interface IWatchedOperation
+{
+    /// <summary>Whether the operation of this version has not ended yet.</summary>
+    bool IsPending(short version);
 }

@@ -105,6 +105,19 @@ public static class ChannelSelect
     /// <summary>The most cases one select takes.</summary>
     public const int MaxCases = 64;
 
+    // Whether watching pending async selects pays off, learnt across all of them (races only blur it).
+    private static AwaitSpin s_awaitSpin;
+
+    /// <summary>Whether the next pending async select will be watched (<see cref="AwaitSpin"/>).</summary>
+    internal static bool WatchesNextPending
+    {
+        get
+        {
+            AwaitSpin copy = s_awaitSpin;
+            return copy.ShouldWatch();
+        }
+    }
+
     /// <summary>Blocks until one case proceeds; returns its index.</summary>
     [MaySuspend]
     public static int Wait(params ReadOnlySpan<SelectCase> cases) => Run(cases, Interop.FBR_NO_DEADLINE, 0, default);
@@ -140,7 +153,9 @@ public static class ChannelSelect
     /// <summary>
     /// Waits without blocking a thread until one case proceeds; its index. The cases are in use until then:
     /// the winner's <see cref="ReceiveCase{T}.Value"/> is set when it ends, and changes to the others' values
-    /// after the call are not seen. The continuation runs on the thread pool.
+    /// after the call are not seen. The continuation runs on the thread pool; as with
+    /// <see cref="Channel{T}.ReceiveAsync"/>, a select that has to wait may be watched for up to two
+    /// microseconds first, and an end in that time needs no thread-pool hop.
     /// </summary>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
     public static ValueTask<int> WaitAsync(CancellationToken cancellationToken, params SelectCase[] cases)
@@ -180,6 +195,7 @@ public static class ChannelSelect
         {
             short version = operation.Version;
             operation.Pending(op);
+            s_awaitSpin.Watch(operation, version);
             return new ValueTask<int>(operation, version);
         }
         operation.Abandon();

@@ -21,7 +21,7 @@ namespace FiberRuntime;
 /// releases the native handle, so a cancel never touches a released handle. An operation that cannot be
 /// cancelled asks for no handle (the native operation then frees itself), which saves a release call.
 /// </remarks>
-internal abstract class PendingOperation
+internal abstract class PendingOperation : IWatchedOperation
 {
     private const int Started = 1, Completed = 2;
     private GCHandle _self;
@@ -128,7 +128,7 @@ internal abstract class PendingOperation
 
     internal ValueTaskSourceStatus Status(short token) => _core.GetStatus(token);
 
-    internal bool IsPending(short token) => Status(token) == ValueTaskSourceStatus.Pending;
+    public bool IsPending(short token) => Status(token) == ValueTaskSourceStatus.Pending;
 
     internal void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
         => _core.OnCompleted(continuation, state, token, flags);

@@ -18,7 +18,7 @@ namespace FiberRuntime;
 /// completion comes second finishes, and finishing first unregisters the cancellation (which waits out a
 /// cancel in flight) and only then releases the handle. Not pooled: a select allocates its cases anyway.
 /// </remarks>
-internal sealed class SelectOperation : IValueTaskSource<int>
+internal sealed class SelectOperation : IValueTaskSource<int>, IWatchedOperation
 {
     private const int Started = 1, Completed = 2;
     private readonly SelectCase[] _cases;
@@ -123,6 +123,8 @@ internal sealed class SelectOperation : IValueTaskSource<int>
                 break;
         }
     }
+
+    public bool IsPending(short version) => _core.GetStatus(version) == ValueTaskSourceStatus.Pending;
 
     public int GetResult(short token) => _core.GetResult(token);
 

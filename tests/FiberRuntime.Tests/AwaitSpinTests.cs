@@ -1,4 +1,5 @@
 using System;
+using System.Threading;
 using System.Threading.Tasks;
 using NUnit.Framework;
 
@@ -46,6 +47,29 @@ public class AwaitSpinTests
         Assert.That(ch.WatchesNextPending, Is.False);
         ch.Send(7); // a thread's send hands the value to the waiting receive
         Assert.That(await pending, Is.EqualTo(7));
+    }
+
+    [Test]
+    public async Task An_async_select_nobody_answers_is_watched_in_vain_and_the_next_is_skipped()
+    {
+        Assume.That(Environment.ProcessorCount, Is.GreaterThan(1), "nobody watches on one CPU");
+        using var ch = new Channel<int>();
+        var fromCh = SelectCase.Receive(ch);
+        // Selects share what they learnt: skip through whatever earlier tests left until the next is watched.
+        for (int i = 0; i < 2048 && !ChannelSelect.WatchesNextPending; i++)
+        {
+            using var cts = new CancellationTokenSource();
+            ValueTask<int> skipped = ChannelSelect.WaitAsync(cts.Token, fromCh);
+            cts.Cancel();
+            Assert.ThrowsAsync<OperationCanceledException>(async () => await skipped);
+        }
+        Assert.That(ChannelSelect.WatchesNextPending, Is.True);
+        ValueTask<int> pending = ChannelSelect.WaitAsync(fromCh);
+        Assert.That(pending.IsCompleted, Is.False);
+        Assert.That(ChannelSelect.WatchesNextPending, Is.False, "watched in vain: the next one is skipped");
+        ch.Send(7);
+        Assert.That(await pending, Is.Zero);
+        Assert.That(fromCh.Value, Is.EqualTo(7));
     }
 
     [Test]
