@@ -117,7 +117,7 @@ internal static class PingPongBenchmarks
     }
 
     /// <summary>An unbuffered ping/pong channel pair served by the native echo_plus_one fiber.</summary>
-    private sealed class FiberEcho : IDisposable
+    internal sealed class FiberEcho : IDisposable
     {
         private readonly NativeFibers.NativePipe _pipe = new();
         private readonly Fiber _fiber;

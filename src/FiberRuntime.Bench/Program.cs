@@ -43,6 +43,7 @@ public static class Program
         try
         {
             PingPongBenchmarks.Run(context);
+            SelectBenchmarks.Run(context);
             SpawnBenchmarks.Run(context);
             InteropBenchmarks.Run(context);
             ManagedFiberBenchmarks.Run(context);
