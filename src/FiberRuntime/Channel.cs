@@ -13,8 +13,11 @@ public sealed record ChannelOptions
     /// <summary>
     /// Lets the continuation of an awaited <see cref="Channel{T}.SendAsync"/> or <see cref="Channel{T}.ReceiveAsync"/>
     /// run synchronously on the thread that completed the operation, which may be a scheduler worker:
-    /// faster (no thread-pool hop), but the worker runs no fibers until the continuation yields.
-    /// As in System.Threading.Channels, off by default.
+    /// faster (no thread-pool hop), but the worker runs no other fibers until the continuation awaits
+    /// something that has to wait. Such an await on a worker may first run the fiber the worker would run
+    /// next (usually the one the continuation just woke, which answers), inside the SendAsync or
+    /// ReceiveAsync call, so that the answer comes back without another completion. As in
+    /// System.Threading.Channels, off by default.
     /// </summary>
     public bool AllowSynchronousContinuations { get; init; }
 }
