@@ -138,9 +138,7 @@ static int start(struct fbr_chan *ch, bool receive, void *elem, fbr_chan_callbac
     fbr__wait_queue_push(receive ? &ch->receivers : &ch->senders, &op->node);
     fbr__lock_release(&ch->lock);
     if (may_end_here) {
-        /* Its end, if the fiber run here brought it, sits in this worker's
-         * deferred completions (fbr__wait_complete), seen by nobody else. */
-        if (fbr__sched_run_next_for_callback(may_end_here) && fbr__sched_take_deferred(may_end_here, &op->wait))
+        if (fbr__sched_run_next_for_callback(may_end_here, &op->wait))
             return end_here(op, elem);
         drop_reference(op);
     }

@@ -713,6 +713,19 @@ static void run_deferred_callbacks(struct fbr__worker *w)
     }
 }
 
+/* Counts a round run outside the loop's find_runnable (a hand-off, a fiber
+ * run for a callback); false, counting nothing, on the rounds where the
+ * loop must look at the injection queue or the poller (and so, at least
+ * every POLL_TICK rounds, at timers) itself. */
+static inline bool take_round_outside_loop(struct fbr__worker *w)
+{
+    uint32_t tick = w->tick + 1;
+    if (tick % GLOBAL_QUEUE_FAIRNESS_TICK == 0 || tick % POLL_TICK == 0)
+        return false;
+    w->tick = tick;
+    return true;
+}
+
 /*
  * A callback that starts an operation which has to wait usually started it
  * on the fiber it has just woken (a C# await after a send: the answer comes
@@ -721,9 +734,9 @@ static void run_deferred_callbacks(struct fbr__worker *w)
  * transition into managed code, a completion and a continuation (a C#
  * ping-pong round trip took 176 ns that way, 150 ns this way). Running the
  * fiber here, as the loop would next, lets the operation end before the
- * start call returns. One level only: a
- * fiber run here does not run callbacks (they wait for the loop), and the
- * rounds where handoff_target goes through the loop do so here too.
+ * start call returns. One level only: a fiber run here does not run
+ * callbacks (they wait for the loop), and the rounds where the loop must
+ * look elsewhere go through it, as for a hand-off.
  */
 struct fbr__worker *fbr__sched_callback_worker(void)
 {
@@ -731,23 +744,8 @@ struct fbr__worker *fbr__sched_callback_worker(void)
     return w && w->in_callback && !w->running_for_callback ? w : NULL;
 }
 
-bool fbr__sched_run_next_for_callback(struct fbr__worker *w)
-{
-    struct fbr_fiber *next = __atomic_load_n(&w->run_next, __ATOMIC_RELAXED);
-    if (next == NULL || next->hosted)
-        return false;
-    uint32_t tick = w->tick + 1;
-    if (tick % GLOBAL_QUEUE_FAIRNESS_TICK == 0 || tick % POLL_TICK == 0)
-        return false;
-    w->tick = tick;
-    __atomic_store_n(&w->run_next, NULL, __ATOMIC_RELAXED);
-    w->running_for_callback = true;
-    run_fiber(w, next);
-    w->running_for_callback = false;
-    return true;
-}
-
-bool fbr__sched_take_deferred(struct fbr__worker *w, fbr__wait *wait)
+/* Takes `wait` off the worker's deferred completions: true if it was there. */
+static bool take_deferred(struct fbr__worker *w, fbr__wait *wait)
 {
     for (fbr__wait **link = &w->deferred; *link; link = &(*link)->deferred_next) {
         if (*link == wait) {
@@ -756,6 +754,20 @@ bool fbr__sched_take_deferred(struct fbr__worker *w, fbr__wait *wait)
         }
     }
     return false;
+}
+
+bool fbr__sched_run_next_for_callback(struct fbr__worker *w, fbr__wait *wait)
+{
+    struct fbr_fiber *next = __atomic_load_n(&w->run_next, __ATOMIC_RELAXED);
+    if (next == NULL || next->hosted || !take_round_outside_loop(w))
+        return false;
+    __atomic_store_n(&w->run_next, NULL, __ATOMIC_RELAXED);
+    w->running_for_callback = true;
+    run_fiber(w, next);
+    w->running_for_callback = false;
+    /* Its end, if the fiber brought it, was deferred here (fbr__wait_complete),
+     * seen by nobody else. */
+    return take_deferred(w, wait);
 }
 
 /* The worker loop: runs fibers until the next runnable one is hosted (it is
@@ -893,11 +905,7 @@ static struct fbr_fiber *handoff_target(struct fbr__worker *w, const struct fbr_
     struct fbr_fiber *next = __atomic_load_n(&w->run_next, __ATOMIC_RELAXED);
     if (next == NULL || self->hosted || next->hosted || next->stack == NULL || w->deferred != NULL)
         return NULL;
-    uint32_t tick = w->tick + 1;
-    if (tick % GLOBAL_QUEUE_FAIRNESS_TICK == 0 || tick % POLL_TICK == 0)
-        return NULL;
-    w->tick = tick;
-    return next;
+    return take_round_outside_loop(w) ? next : NULL;
 }
 
 /* Called on a fiber: hand control to the worker loop, or straight to the

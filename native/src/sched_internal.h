@@ -167,14 +167,11 @@ struct fbr__worker *fbr__sched_callback_worker(void);
 /* For such a callback that has just started an operation which must wait
  * (fbr_chan_recv_async): runs the fiber the loop would run next, now, so
  * that its answer can come back before the start call returns instead of
- * through another callback. False (nothing run) when the next fiber is
- * hosted or there is none, and on the rounds where the loop must look at
- * its other queues, timers and poller. */
-bool fbr__sched_run_next_for_callback(struct fbr__worker *w);
-
-/* Takes `wait` off the worker's deferred completions (its callback will not
- * run): true if it was there. */
-bool fbr__sched_take_deferred(struct fbr__worker *w, fbr__wait *wait);
+ * through another callback. True if `wait` ended meanwhile: its end is then
+ * taken off the worker's deferred completions (its callback will not run).
+ * Runs nothing when the next fiber is hosted or there is none, and on the
+ * rounds where the loop must look at its other queues, timers and poller. */
+bool fbr__sched_run_next_for_callback(struct fbr__worker *w, fbr__wait *wait);
 
 /* The fiber half of fbr__wait_block: parks the calling scheduled fiber (its
  * worker marks it waiting, then calls release(arg) if not NULL, then runs
