@@ -52,20 +52,20 @@ static void drop_reference(struct fbr_select_async_op *op)
     }
 }
 
-/* With the set unlocked: no node of ours stays queued after this. */
-static void unqueue_all(struct fbr_select_async_op *op)
+/* With every channel of the set locked: no node of ours stays queued. */
+static void unqueue_all_locked(struct fbr_select_async_op *op)
 {
-    fbr__select_lock_all(&op->set);
     for (size_t i = 0; i < op->count; i++)
         if (op->cases[i].chan)
             fbr__wait_queue_remove(fbr__select_queue(op->cases[i].chan, op->cases[i].op), &op->cases[i].node);
-    fbr__select_unlock_all(&op->set);
 }
 
 static void on_complete(fbr__wait *w)
 {
     struct fbr_select_async_op *op = (struct fbr_select_async_op *)w;
-    unqueue_all(op);
+    fbr__select_lock_all(&op->set);
+    unqueue_all_locked(op);
+    fbr__select_unlock_all(&op->set);
     size_t chosen = __atomic_load_n(&w->claim, __ATOMIC_ACQUIRE) - 1;
     const struct select_case_state *c = &op->cases[chosen];
     const void *value = c->has_value && w->result == FBR_OK ? c->node.elem : NULL;
@@ -146,10 +146,11 @@ int fbr_select_async_cancel(fbr_select_async_op *op)
     /* Claimed under every channel's lock: no case can be half done. */
     fbr__select_lock_all(&op->set);
     bool cancelled = fbr__wait_claim(&op->wait, FBR__CLAIM_TIMEOUT);
+    if (cancelled)
+        unqueue_all_locked(op);
     fbr__select_unlock_all(&op->set);
     if (!cancelled)
         return FBR_EAGAIN; /* it ended, or its end is being delivered */
-    unqueue_all(op);
     op->callback(op->state, FBR_ECANCELED, SIZE_MAX, NULL);
     drop_reference(op);
     return FBR_OK;
