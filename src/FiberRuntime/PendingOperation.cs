@@ -14,21 +14,14 @@ namespace FiberRuntime;
 /// allocates nothing.
 /// </summary>
 /// <remarks>
-/// Three parties can race: the starter (which learns the native handle only when the start call returns),
-/// the completion callback (any thread: a worker, a sending thread, a canceller) and the cancellation
-/// callback. Two flags settle it: whichever of starter and completion comes second finishes the operation,
-/// and finishing first unregisters the cancellation (which waits out a cancel in flight) and only then
-/// releases the native handle, so a cancel never touches a released handle. An operation that cannot be
-/// cancelled asks for no handle (the native operation then frees itself), which saves a release call.
+/// Starter, completion and cancellation race as <see cref="CompletionRace"/> says. An operation that cannot
+/// be cancelled asks for no handle (the native operation then frees itself), which saves a release call.
 /// </remarks>
 internal abstract class PendingOperation : IWatchedOperation
 {
-    private const int Started = 1, Completed = 2;
     private GCHandle _self;
-    private nint _op;
-    private int _flags;
+    private CompletionRace _race;
     private CancellationToken _token;
-    private CancellationTokenRegistration _registration;
     protected ManualResetValueTaskSourceCore<byte> _core; // completion only; values live in subclasses
 
     protected PendingOperation(bool runContinuationsAsynchronously)
@@ -53,21 +46,17 @@ internal abstract class PendingOperation : IWatchedOperation
     internal void Prepare(CancellationToken token)
     {
         _token = token;
-        _flags = 0;
-        _op = 0;
+        _race.Reset();
     }
 
     /// <summary>The start call returned FBR_PENDING with <paramref name="op"/> (0 if no handle was wanted).</summary>
     internal void Pending(nint op)
     {
-        _op = op;
-        if (_token.CanBeCanceled)
-            _registration = _token.UnsafeRegister(static s => ((PendingOperation)s!).Cancel(), this);
-        if ((Interlocked.Or(ref _flags, Started) & Completed) != 0)
+        if (_race.Started(op, static s => ((PendingOperation)s!).Cancel(), this, _token))
             Finish();
     }
 
-    private void Cancel() => _ = Interop.fbr_chan_op_cancel(_op); // FBR_EAGAIN: it is ending anyway
+    private void Cancel() => _ = Interop.fbr_chan_op_cancel(_race.Handle); // FBR_EAGAIN: it is ending anyway
 
     [UnmanagedCallersOnly]
     private static void OnComplete(nint state, int result, nint value)
@@ -76,7 +65,7 @@ internal abstract class PendingOperation : IWatchedOperation
         self.Result = result;
         if (result == Interop.FBR_OK && value != 0)
             self.StoreValue(value);
-        if ((Interlocked.Or(ref self._flags, Completed) & Started) != 0)
+        if (self._race.Completed())
         {
             // A continuation allowed to run here runs on this thread, which may be a worker.
             bool outer = AwaitSpin.EnterCompletion();
@@ -85,13 +74,9 @@ internal abstract class PendingOperation : IWatchedOperation
         }
     }
 
-    private void Finish()
+    private unsafe void Finish()
     {
-        _registration.Dispose();
-        _registration = default;
-        if (_op != 0)
-            _ = Interop.fbr_chan_op_release(_op); // cannot fail: the handle is ours and still held
-        _op = 0;
+        _race.Disarm(&Interop.fbr_chan_op_release);
         switch (Result)
         {
             case Interop.FBR_OK:

@@ -13,24 +13,19 @@ namespace FiberRuntime;
 /// </summary>
 /// <remarks>
 /// Until the end the operation owns what the select uses: a reference on every case's channel and the
-/// native block of cases and values. The same race as in <see cref="PendingOperation"/> is settled the same
-/// way: whichever of the starter (which learns the native handle only when the start call returns) and the
-/// completion comes second finishes, and finishing first unregisters the cancellation (which waits out a
-/// cancel in flight) and only then releases the handle. Not pooled: a select allocates its cases anyway.
+/// native block of cases and values. Starter, completion and cancellation race as
+/// <see cref="CompletionRace"/> says. Not pooled: a select allocates its cases anyway.
 /// </remarks>
 internal sealed class SelectOperation : IValueTaskSource<int>, IWatchedOperation
 {
-    private const int Started = 1, Completed = 2;
     private readonly SelectCase[] _cases;
     private readonly nint _block;
     private readonly CancellationToken _token;
     private readonly CancellationTokenSource? _timeout;
     private GCHandle _self;
-    private nint _op;
-    private int _flags;
+    private CompletionRace _race;
     private int _result;
     private int _chosen;
-    private CancellationTokenRegistration _registration;
     private ManualResetValueTaskSourceCore<int> _core;
 
     /// <param name="cases">The cases, whose channels <paramref name="block"/> references.</param>
@@ -58,10 +53,7 @@ internal sealed class SelectOperation : IValueTaskSource<int>, IWatchedOperation
     /// <summary>The start call returned FBR_PENDING with <paramref name="op"/> (0 if no handle was wanted).</summary>
     internal void Pending(nint op)
     {
-        _op = op;
-        if (_token.CanBeCanceled)
-            _registration = _token.UnsafeRegister(static s => ((SelectOperation)s!).Cancel(), this);
-        if ((Interlocked.Or(ref _flags, Started) & Completed) != 0)
+        if (_race.Started(op, static s => ((SelectOperation)s!).Cancel(), this, _token))
             Finish();
     }
 
@@ -79,7 +71,7 @@ internal sealed class SelectOperation : IValueTaskSource<int>, IWatchedOperation
             _timeout.Dispose();
     }
 
-    private void Cancel() => _ = Interop.fbr_select_async_cancel(_op); // FBR_EAGAIN: it is ending anyway
+    private void Cancel() => _ = Interop.fbr_select_async_cancel(_race.Handle); // FBR_EAGAIN: it is ending anyway
 
     [UnmanagedCallersOnly]
     private static unsafe void OnComplete(nint state, int result, nuint chosen, nint value)
@@ -94,15 +86,13 @@ internal sealed class SelectOperation : IValueTaskSource<int>, IWatchedOperation
             if (value != 0)
                 winner.Read((byte*)value);
         }
-        if ((Interlocked.Or(ref self._flags, Completed) & Started) != 0)
+        if (self._race.Completed())
             self.Finish();
     }
 
-    private void Finish()
+    private unsafe void Finish()
     {
-        _registration.Dispose();
-        if (_op != 0)
-            _ = Interop.fbr_select_async_release(_op); // cannot fail: the handle is ours and still held
+        _race.Disarm(&Interop.fbr_select_async_release);
         ChannelSelect.ReleaseNative(_cases, _block);
         _self.Free();
         DisposeTimeout();
