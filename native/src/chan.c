@@ -8,11 +8,6 @@
 /* Buffers past this are a mistake, whatever the element size. */
 #define BUFFER_LIMIT ((size_t)4 << 30)
 
-bool fbr__is_chan(const struct fbr_chan *ch)
-{
-    return ch != NULL && ch->magic == FBR__CHAN_MAGIC;
-}
-
 int fbr_chan_create(fbr_chan **out, size_t elem_size, size_t capacity)
 {
     if (out == NULL)
@@ -57,76 +52,32 @@ int fbr_chan_destroy(fbr_chan *ch)
     return FBR_OK;
 }
 
-static char *slot(struct fbr_chan *ch, size_t index)
-{
-    return ch->buffer + (index % ch->capacity) * ch->elem_size;
-}
-
-static void copy_value(struct fbr_chan *ch, void *to, const void *from)
-{
-    if (to && ch->elem_size)
-        memcpy(to, from, ch->elem_size);
-}
-
-enum fbr__chan_attempt fbr__chan_try_send_locked(struct fbr_chan *ch, const void *elem, fbr__wait **woken)
-{
-    *woken = NULL;
-    if (ch->closed)
-        return FBR__CHAN_CLOSED;
-    /* A waiting receiver means the buffer is empty: hand the value over. */
-    fbr__wait_node *receiver = fbr__wait_queue_claim_first(&ch->receivers);
-    if (receiver) {
-        copy_value(ch, receiver->elem, elem);
-        receiver->wait->result = FBR_OK;
-        *woken = receiver->wait;
-        return FBR__CHAN_DONE;
-    }
-    if (ch->count < ch->capacity) {
-        if (ch->elem_size)
-            memcpy(slot(ch, ch->read_at + ch->count), elem, ch->elem_size);
-        ch->count++;
-        return FBR__CHAN_DONE;
-    }
-    return FBR__CHAN_WOULD_BLOCK;
-}
-
-enum fbr__chan_attempt fbr__chan_try_recv_locked(struct fbr_chan *ch, void *elem, fbr__wait **woken)
-{
-    *woken = NULL;
-    if (ch->count) {
-        if (elem && ch->elem_size)
-            memcpy(elem, slot(ch, ch->read_at), ch->elem_size);
-        ch->read_at = (ch->read_at + 1) % ch->capacity;
-        ch->count--;
-        /* Room now: the longest-waiting sender's value moves in. */
-        fbr__wait_node *sender = fbr__wait_queue_claim_first(&ch->senders);
-        if (sender) {
-            if (ch->elem_size)
-                memcpy(slot(ch, ch->read_at + ch->count), sender->elem, ch->elem_size);
-            ch->count++;
-            sender->wait->result = FBR_OK;
-            *woken = sender->wait;
-        }
-        return FBR__CHAN_DONE;
-    }
-    fbr__wait_node *sender = fbr__wait_queue_claim_first(&ch->senders);
-    if (sender) {
-        copy_value(ch, elem, sender->elem);
-        sender->wait->result = FBR_OK;
-        *woken = sender->wait;
-        return FBR__CHAN_DONE;
-    }
-    if (ch->closed) {
-        if (elem && ch->elem_size)
-            memset(elem, 0, ch->elem_size);
-        return FBR__CHAN_CLOSED;
-    }
-    return FBR__CHAN_WOULD_BLOCK;
-}
-
 enum { SEND, RECV };
 
-static int operate(struct fbr_chan *ch, int direction, void *elem, int64_t deadline, bool may_wait)
+/* The part of an operation that waits: queue a node, park or block until a
+ * partner (or close, or the deadline) ends it. Entered with ch->lock held. */
+static __attribute__((noinline)) int wait_for_partner(struct fbr_chan *ch, int direction, void *elem, int64_t deadline)
+{
+    fbr__wait wait;
+    fbr__wait_init(&wait);
+    fbr__wait_node node = {.wait = &wait, .token = 1, .elem = elem};
+    fbr__wait_queue *queue = direction == SEND ? &ch->senders : &ch->receivers;
+    fbr__wait_queue_push(queue, &node);
+    if (fbr__wait_block(&wait, fbr__wait_release_lock, &ch->lock, deadline) == FBR__CLAIM_TIMEOUT) {
+        fbr__lock_acquire(&ch->lock);
+        fbr__wait_queue_remove(queue, &node);
+        fbr__lock_release(&ch->lock);
+        return fbr__fail(FBR_ETIMEDOUT, "the channel operation did not complete before the deadline");
+    }
+    if (wait.result == FBR_ECLOSED)
+        return fbr__fail(FBR_ECLOSED, direction == SEND ? "the channel was closed while sending" : "the channel is closed");
+    return wait.result;
+}
+
+/* Inlined into each entry point, which so gets its own straight path for
+ * the common case of an operation that completes at once. */
+static inline __attribute__((always_inline)) int operate(struct fbr_chan *ch, int direction, void *elem,
+                                                          int64_t deadline, bool may_wait)
 {
     if (!fbr__is_chan(ch))
         return fbr__fail(FBR_EINVAL, "not a channel");
@@ -148,20 +99,7 @@ static int operate(struct fbr_chan *ch, int direction, void *elem, int64_t deadl
         fbr__lock_release(&ch->lock);
         return FBR_EAGAIN; /* an expected outcome, not a failure worth details */
     }
-    fbr__wait wait;
-    fbr__wait_init(&wait);
-    fbr__wait_node node = {.wait = &wait, .token = 1, .elem = elem};
-    fbr__wait_queue *queue = direction == SEND ? &ch->senders : &ch->receivers;
-    fbr__wait_queue_push(queue, &node);
-    if (fbr__wait_block(&wait, fbr__wait_release_lock, &ch->lock, deadline) == FBR__CLAIM_TIMEOUT) {
-        fbr__lock_acquire(&ch->lock);
-        fbr__wait_queue_remove(queue, &node);
-        fbr__lock_release(&ch->lock);
-        return fbr__fail(FBR_ETIMEDOUT, "the channel operation did not complete before the deadline");
-    }
-    if (wait.result == FBR_ECLOSED)
-        return fbr__fail(FBR_ECLOSED, direction == SEND ? "the channel was closed while sending" : "the channel is closed");
-    return wait.result;
+    return wait_for_partner(ch, direction, elem, deadline);
 }
 
 int fbr_chan_send(fbr_chan *ch, const void *elem)

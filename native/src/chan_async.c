@@ -90,8 +90,8 @@ static void on_complete(fbr__wait *w)
 static int end_here(struct fbr_chan_op *op, void *elem)
 {
     int result = op->wait.result;
-    if (op->receive && result == FBR_OK && elem && op->chan->elem_size)
-        memcpy(elem, op->value, op->chan->elem_size);
+    if (op->receive && result == FBR_OK && elem)
+        fbr__chan_copy(elem, op->value, op->chan->elem_size);
     free_op(op);
     if (result == FBR_ECLOSED)
         return fbr__fail(FBR_ECLOSED, "the channel is closed");
@@ -132,8 +132,8 @@ static int start(struct fbr_chan *ch, bool receive, void *elem, fbr_chan_callbac
     op->receive = receive;
     op->callback = callback;
     op->state = state;
-    if (!receive && ch->elem_size)
-        memcpy(op->value, elem, ch->elem_size);
+    if (!receive)
+        fbr__chan_copy(op->value, elem, ch->elem_size);
     op->node = (fbr__wait_node){.wait = &op->wait, .token = 1, .elem = op->value};
     fbr__wait_queue_push(receive ? &ch->receivers : &ch->senders, &op->node);
     fbr__lock_release(&ch->lock);

@@ -35,9 +35,11 @@ void fbr__wait_complete(fbr__wait *w)
         return;
     }
     if (w->kind == FBR__WAIT_CALLBACK) {
-        struct fbr__worker *worker = fbr__worker_self();
-        struct fbr_fiber *self = fbr_fiber_self();
-        if (worker && self && self->sched) {
+        /* Completed by a scheduled fiber on a worker: deferred to its loop. */
+        struct fbr__thread *t = fbr__thread_peek();
+        struct fbr_fiber *self = t ? t->current : NULL;
+        if (t && t->worker && self && self != &t->root && self->sched) {
+            struct fbr__worker *worker = t->worker;
             w->deferred_next = worker->deferred;
             worker->deferred = w;
             return;
