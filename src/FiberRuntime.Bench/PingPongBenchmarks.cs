@@ -1,4 +1,6 @@
 using System;
+using System.Runtime.InteropServices;
+using System.Threading;
 using System.Threading.Tasks;
 using FiberRuntime.Tests;
 using Stc = System.Threading.Channels;
@@ -22,6 +24,12 @@ internal static class PingPongBenchmarks
             ? "unbuffered Channel<long>, native echo fiber (echo_plus_one)"
             : "System.Threading.Channels, default options unless named; echo is an async Task";
 
+        if (Environment.ProcessorCount > 1 && context.Wants("pingpong.core-to-core", diagnostic: true))
+        {
+            // First: the rows after it run in the same phase of the VM, and this says which one it is.
+            context.Measure(Group, new Benchmark("pingpong.core-to-core",
+                "floor of any round trip between CPUs: one cache line, two spinning threads", CoreToCore, Identity));
+        }
         if (context.Wants(StcReference))
         {
             Describe(ours: false);
@@ -92,6 +100,42 @@ internal static class PingPongBenchmarks
                 "floor: native produce->echo->consume, per value", n => NativePipeline(scheduler, n),
                 n => n * (n + 1) / 2, StcReference, Comparison.Speedup));
         }
+    }
+
+    /// <summary>
+    /// One cache line handed back and forth n times between this thread and a spinning partner: the least
+    /// any round trip between threads on different CPUs can cost. On these VMs it moves with the host's
+    /// placement of the virtual CPUs (50 ns in some hours, 500 in others), and every figure that crosses
+    /// CPUs moves with it; a round trip that stays on one worker (the -sync row) does not.
+    /// </summary>
+    private static long CoreToCore(long n)
+    {
+        var line = new SharedLine();
+        var partner = new Thread(() =>
+        {
+            for (long i = 1; i <= n; i++)
+            {
+                while (Volatile.Read(ref line.Value) != 2 * i - 1)
+                    Thread.SpinWait(1);
+                Volatile.Write(ref line.Value, 2 * i);
+            }
+        }) { IsBackground = true, Name = "core-to-core partner" };
+        partner.Start();
+        for (long i = 1; i <= n; i++)
+        {
+            Volatile.Write(ref line.Value, 2 * i - 1);
+            while (Volatile.Read(ref line.Value) != 2 * i)
+                Thread.SpinWait(1);
+        }
+        partner.Join();
+        return line.Value / 2;
+    }
+
+    /// <summary>A value alone on its cache line (and the next, which adjacent-line prefetching pulls in).</summary>
+    [StructLayout(LayoutKind.Explicit, Size = 256)]
+    private sealed class SharedLine
+    {
+        [FieldOffset(128)] public long Value;
     }
 
     private static unsafe long NativePipeline(FiberScheduler scheduler, long n)
