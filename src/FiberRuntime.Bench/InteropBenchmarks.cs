@@ -199,6 +199,20 @@ internal static unsafe class InteropBenchmarks
                 }
                 return sum;
             }, n => n / 2 * (n - 2) / 2, granularity: 2);
+        if (context.Wants("async.receiveasync-immediate", diagnostic: true))
+            Per(context, "async.receiveasync-immediate", "TrySend / ReceiveAsync with a value buffered (completes at once); per call", n =>
+            {
+                long sum = 0;
+                for (long i = 0; i < n; i += 2)
+                {
+                    channel.TrySend(i);
+                    ValueTask<long> received = channel.ReceiveAsync();
+                    if (!received.IsCompletedSuccessfully)
+                        throw new InvalidOperationException("ReceiveAsync with a value buffered did not complete at once");
+                    sum += received.Result;
+                }
+                return sum;
+            }, n => n / 2 * (n - 2) / 2, granularity: 2);
     }
 
     private static void Per(Context context, string id, string description, Func<long, long> run, Func<long, long>? expected, long granularity = 1)

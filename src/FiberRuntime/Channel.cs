@@ -43,7 +43,6 @@ public sealed class Channel<T> : IDisposable where T : unmanaged
     private readonly NativeHandle _handle;
     private readonly bool _asyncContinuations;
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private ReceiveOperation<T>? _cachedReceive;
     private SendOperation? _cachedSend;
     private readonly Action<SendOperation> _returnSend;
     private int _closedHere;
@@ -359,8 +358,7 @@ public sealed class Channel<T> : IDisposable where T : unmanaged
     {
         if (cancellationToken.IsCancellationRequested)
             return ValueTask.FromCanceled<T>(cancellationToken);
-        ReceiveOperation<T> operation = Interlocked.Exchange(ref _cachedReceive, null)
-                                        ?? new ReceiveOperation<T>(this, _asyncContinuations);
+        ReceiveOperation<T> operation = ReceiveOperation<T>.Rent(this, _asyncContinuations);
         operation.Prepare(cancellationToken);
         T item;
         nint op = 0;
@@ -376,7 +374,7 @@ public sealed class Channel<T> : IDisposable where T : unmanaged
                 _awaitSpin.Watch(operation, version);
             return new ValueTask<T>(operation, version);
         }
-        ReturnReceive(operation);
+        operation.Return();
         if (rc == Interop.FBR_OK)
         {
             AfterReceive();
@@ -442,7 +440,6 @@ public sealed class Channel<T> : IDisposable where T : unmanaged
         if (_handle.IsClosed)
             return;
         _handle.Dispose();
-        Interlocked.Exchange(ref _cachedReceive, null)?.Free();
         Interlocked.Exchange(ref _cachedSend, null)?.Free();
         if (_handle.ReleaseResult < 0)
             throw FiberErrors.Create(_handle.ReleaseResult, GetType().Name);
@@ -518,12 +515,6 @@ public sealed class Channel<T> : IDisposable where T : unmanaged
     internal void ExitHandle() => _handle.Exit();
 
     internal void ObservedClosed() => _completion.TrySetResult();
-
-    internal void ReturnReceive(ReceiveOperation<T> operation)
-    {
-        if (_handle.IsClosed || Interlocked.CompareExchange(ref _cachedReceive, operation, null) != null)
-            operation.Free();
-    }
 
     private void ReturnSend(SendOperation operation)
     {

@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using System.Runtime.CompilerServices;
 using System.Threading;
 using System.Threading.Channels;
 using System.Threading.Tasks;
@@ -218,6 +219,59 @@ public class ChannelTests
         unbuffered.Close();
         Assert.ThrowsAsync<ChannelClosedException>(async () => await waiting);
         Assert.ThrowsAsync<ChannelClosedException>(async () => await unbuffered.SendAsync(6), "closed, after a send that waited");
+    }
+
+    [Test]
+    public void Receives_on_several_channels_from_one_thread_share_its_spare_operation_safely()
+    {
+        // A thread keeps one spare receive operation for all channels of an element type: a pending receive
+        // holds one while receives on other channels complete at once with another, each value where it belongs.
+        using var first = new Channel<long>();
+        using var second = new Channel<long>(capacity: 4);
+        for (long round = 0; round < 100; round++)
+        {
+            ValueTask<long> pending = first.ReceiveAsync();
+            Assert.That(pending.IsCompleted, Is.False);
+            Assert.That(second.TrySend(round * 10), Is.True);
+            ValueTask<long> immediate = second.ReceiveAsync();
+            Assert.That(immediate.IsCompletedSuccessfully, Is.True);
+            Assert.That(immediate.Result, Is.EqualTo(round * 10));
+            Assert.That(first.TrySend(round), Is.True, "the pending receive still waits on the first channel");
+            Assert.That(pending.AsTask().Result, Is.EqualTo(round));
+        }
+        ValueTask<long> last = first.ReceiveAsync();
+        first.Close();
+        Assert.ThrowsAsync<ChannelClosedException>(async () => await last);
+        Assert.That(second.TrySend(1) && second.ReceiveAsync().Result == 1, Is.True, "the other channel is untouched");
+    }
+
+    [Test]
+    public void A_threads_spare_receive_operation_is_freed_after_the_thread_ends()
+    {
+        WeakReference spare = SpareOfAThreadThatEnded();
+        for (int i = 0; i < 10 && spare.IsAlive; i++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+        }
+        Assert.That(spare.IsAlive, Is.False, "the spare's GCHandle would keep it alive forever");
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static WeakReference SpareOfAThreadThatEnded()
+    {
+        WeakReference? spare = null;
+        var thread = new Thread(() =>
+        {
+            using var ch = new Channel<long>(capacity: 1);
+            Assert.That(ch.TrySend(7), Is.True);
+            Assert.That(ch.ReceiveAsync().Result, Is.EqualTo(7));
+            spare = new WeakReference(ReceiveOperation<long>.CurrentThreadSpare);
+        });
+        thread.Start();
+        thread.Join();
+        Assert.That(spare!.Target, Is.Not.Null, "the receive left its operation as the thread's spare");
+        return spare;
     }
 
     [Test]
