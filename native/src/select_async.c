@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "error_internal.h"
+#include "sched_internal.h"
 #include "select_internal.h"
 #include "wait.h"
 
@@ -73,6 +74,25 @@ static void on_complete(fbr__wait *w)
     drop_reference(op);
 }
 
+/* A select that ended before its start call returned (the fiber it ran for a
+ * callback performed a case): the call reports the end as an immediate one,
+ * and the callback never runs. Nobody else has seen the block. */
+static int end_here(struct fbr_select_async_op *op, fbr_select_case *cases, size_t *chosen)
+{
+    fbr__select_lock_all(&op->set);
+    unqueue_all_locked(op);
+    fbr__select_unlock_all(&op->set);
+    size_t index = __atomic_load_n(&op->wait.claim, __ATOMIC_ACQUIRE) - 1;
+    const struct select_case_state *c = &op->cases[index];
+    cases[index].result = op->wait.result;
+    if (c->has_value && op->wait.result == FBR_OK && cases[index].elem)
+        fbr__chan_copy(cases[index].elem, c->node.elem, c->chan->elem_size);
+    *chosen = index;
+    op->magic = 0;
+    free(op);
+    return FBR_OK;
+}
+
 int fbr_select_async(fbr_select_case *cases, size_t count, fbr_select_callback callback, void *state,
                      size_t *chosen, fbr_select_async_op **out)
 {
@@ -109,7 +129,11 @@ int fbr_select_async(fbr_select_case *cases, size_t count, fbr_select_callback c
     }
     op->wait = (fbr__wait){.kind = FBR__WAIT_CALLBACK, .on_complete = on_complete};
     op->magic = SELECT_OP_MAGIC;
-    op->references = out ? 2 : 1;
+    /* The select holds a reference, the caller's handle another; and a start
+     * that may see its end (as fbr_chan_recv_async does) one until it has
+     * looked. */
+    struct fbr__worker *may_end_here = fbr__sched_callback_worker();
+    op->references = (out ? 2 : 1) + (may_end_here != NULL);
     op->callback = callback;
     op->state = state;
     op->count = count;
@@ -129,6 +153,11 @@ int fbr_select_async(fbr_select_case *cases, size_t count, fbr_select_callback c
         fbr__wait_queue_push(fbr__select_queue(c->chan, c->op), &c->node);
     }
     fbr__select_unlock_all(&set);
+    if (may_end_here) {
+        if (fbr__sched_run_next_for_callback(may_end_here, &op->wait))
+            return end_here(op, cases, chosen);
+        drop_reference(op);
+    }
     if (out)
         *out = op;
     return FBR_PENDING;

@@ -217,6 +217,108 @@ FBR_TEST(selects_completed_by_worker_fibers_deliver_every_value_once)
         CHECK_OK(fbr_chan_destroy(chans[k])); /* no select left a waiter behind */
 }
 
+/* A select started from a worker's callback may run the fiber that answers
+ * it before the call returns (as fbr_chan_recv_async does): a callback-driven
+ * ping-pong whose answers are awaited by a select over the answer's channel
+ * and one nobody sends on. */
+struct select_relay {
+    fbr_chan *ping, *pong, *idle;
+    long rounds;
+    long sum, ended_in_call, pending, callbacks, wrong_case;
+    int closed_result;
+    fbr_waitgroup *done;
+};
+
+static void select_relay_answer(struct select_relay *r, int result, size_t chosen, long answer);
+
+static void select_relay_callback(void *state, int result, size_t chosen, const void *value)
+{
+    struct select_relay *r = state;
+    CHECK(fbr_fiber_self() == NULL);
+    r->callbacks++;
+    long answer = 0;
+    if (value)
+        memcpy(&answer, value, sizeof answer);
+    select_relay_answer(r, result, chosen, answer);
+}
+
+static void select_relay_answer(struct select_relay *r, int result, size_t chosen, long answer)
+{
+    for (;;) {
+        CHECK_OK(result);
+        if (chosen != 0)
+            r->wrong_case++;
+        long ping = answer;
+        r->sum += answer;
+        if (fbr_chan_try_send(r->ping, &ping) == FBR_ECLOSED) {
+            r->closed_result = FBR_ECLOSED;
+            CHECK_OK(fbr_waitgroup_done(r->done));
+            return;
+        }
+        long buffer = -1, unused = -1;
+        fbr_select_case cases[] = {{r->pong, FBR_SELECT_RECV, &buffer, 0}, {r->idle, FBR_SELECT_RECV, &unused, 0}};
+        result = fbr_select_async(cases, 2, select_relay_callback, r, &chosen, NULL);
+        if (result == FBR_PENDING) {
+            r->pending++;
+            return;
+        }
+        CHECK_OK(result);
+        result = cases[chosen].result;
+        r->ended_in_call++;
+        answer = buffer;
+        CHECK_EQ(unused, -1);
+    }
+}
+
+/* Answers v with v + 1, `rounds` times, then closes its input. */
+static void *select_echo(void *arg)
+{
+    struct select_relay *r = arg;
+    for (long i = 0; i < r->rounds; i++) {
+        long v;
+        CHECK_OK(fbr_chan_recv(r->ping, &v));
+        v++;
+        CHECK_OK(fbr_chan_send(r->pong, &v));
+    }
+    CHECK_OK(fbr_chan_close(r->ping));
+    return NULL;
+}
+
+FBR_TEST(a_select_started_in_a_worker_callback_can_end_before_the_call_returns)
+{
+    fbr_sched *s;
+    fbr_sched_options one_worker = {.workers = 1};
+    CHECK_OK(fbr_sched_create(&s, &one_worker));
+    struct select_relay r = {.ping = make(0), .pong = make(0), .idle = make(0), .rounds = 3000};
+    CHECK_OK(fbr_waitgroup_create(&r.done));
+    CHECK_OK(fbr_waitgroup_add(r.done, 1));
+    fbr_fiber *echo;
+    CHECK_OK(fbr_spawn(s, &echo, select_echo, &r, NULL));
+    long buffer, unused, first = 0;
+    size_t chosen;
+    fbr_select_case cases[] = {{r.pong, FBR_SELECT_RECV, &buffer, 0}, {r.idle, FBR_SELECT_RECV, &unused, 0}};
+    CHECK_EQ(fbr_select_async(cases, 2, select_relay_callback, &r, &chosen, NULL), FBR_PENDING); /* not on a worker */
+    CHECK_OK(fbr_chan_send(r.ping, &first));
+    CHECK_OK(fbr_waitgroup_wait(r.done));
+    CHECK_OK(fbr_join(echo, NULL));
+    /* Every answer once and in order; each select ended one way, in its call
+     * or in one callback; the idle channel was never chosen and keeps no
+     * waiter (destroy refuses a channel that is waited on). */
+    CHECK_EQ(r.sum, r.rounds * (r.rounds + 1) / 2);
+    CHECK_EQ(r.closed_result, FBR_ECLOSED);
+    CHECK_EQ(r.wrong_case, 0);
+    CHECK_EQ(r.ended_in_call + r.pending, r.rounds - 1); /* after each answer but the last */
+    CHECK_EQ(r.callbacks, r.pending + 1);                   /* and the first select's */
+    CHECK(r.ended_in_call > r.rounds / 2);
+    CHECK(r.pending >= r.rounds / 61);
+    CHECK_OK(fbr_waitgroup_destroy(r.done));
+    CHECK_OK(fbr_chan_destroy(r.idle));
+    CHECK_OK(fbr_chan_destroy(r.ping));
+    CHECK_OK(fbr_chan_destroy(r.pong));
+    CHECK_OK(fbr_sched_shutdown(s, FBR_NO_DEADLINE, NULL, 0, NULL));
+    CHECK_OK(fbr_sched_destroy(s));
+}
+
 FBR_TEST(bad_async_selects_are_errors)
 {
     fbr_chan *ch = make(0);

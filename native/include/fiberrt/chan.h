@@ -160,7 +160,12 @@ typedef void (*fbr_select_callback)(void *state, int result, size_t chosen, cons
  * exactly once (before or after the end); pass op == NULL for a select you
  * will never cancel. Keep every case's channel alive until the callback has
  * run: the end takes the select's waiters out of all of them. Errors: FBR_EINVAL (as fbr_select, or no callback),
- * FBR_EDEADLK (no channel at all: nothing could end it), FBR_ENOMEM. */
+ * FBR_EDEADLK (no channel at all: nothing could end it), FBR_ENOMEM.
+ *
+ * Started from inside a callback on a worker, a select that has to wait may
+ * first run the fiber the worker would run next, as fbr_chan_recv_async
+ * does: if that ends it, the call returns FBR_OK as for a case ready at once
+ * (*chosen, its result and value set) and the callback is not called. */
 FBR_API int fbr_select_async(fbr_select_case *cases, size_t count, fbr_select_callback callback, void *state,
                              size_t *chosen, fbr_select_async_op **op);
 
