@@ -320,6 +320,56 @@ FBR_TEST(a_thread_is_woken_whether_it_spins_or_sleeps_when_the_answer_comes)
     stop(s);
 }
 
+/* Answers v with v + 1 until its input closes. */
+static void *echo_until_closed(void *arg)
+{
+    struct echo_after_delays *e = arg;
+    int v;
+    while (fbr_chan_recv(e->in, &v) == FBR_OK) {
+        v++;
+        CHECK_OK(fbr_chan_send(e->out, &v));
+    }
+    return NULL;
+}
+
+/* A thread readies the fiber (its send) after 0, 20, 60 or 120 microseconds:
+ * around the time an idle worker spins for work before it sleeps (about
+ * 50 us). The fiber is handed straight to a spinning worker, so each wake
+ * finds its worker spinning, giving up its spin, going to sleep or asleep,
+ * on one worker and on two. */
+FBR_TEST(a_fiber_readied_from_a_thread_runs_whether_its_worker_spins_or_sleeps)
+{
+    for (unsigned workers = 1; workers <= 2; workers++) {
+        fbr_sched *s = start(workers);
+        struct echo_after_delays e = {make(sizeof(int), 0), make(sizeof(int), 0), 2400};
+        fbr_fiber *f;
+        CHECK_OK(fbr_spawn(s, &f, echo_until_closed, &e, NULL));
+        static const int delay_us[] = {0, 20, 60, 120};
+        /* A fiber left in the slot of a worker that went to sleep is never
+         * run: the test hangs and its time limit fails it. */
+        for (int i = 0; i < e.rounds; i++) {
+            if (delay_us[i % 4])
+                CHECK_OK(fbr_sleep_for(delay_us[i % 4] * FBR_MICROSECOND));
+            int v = i;
+            CHECK_OK(fbr_chan_send(e.in, &v));
+            CHECK_OK(fbr_chan_recv(e.out, &v));
+            CHECK_EQ(v, i + 1);
+        }
+        fbr_sched_stats stats;
+        fbr_worker_stats per_worker[2];
+        CHECK_OK(fbr_sched_stats_get(s, &stats, per_worker, workers));
+        uint64_t parks = 0;
+        for (unsigned i = 0; i < workers; i++)
+            parks += per_worker[i].parks;
+        CHECK(parks > 0); /* the workers did go to sleep between rounds */
+        CHECK_OK(fbr_chan_close(e.in));
+        CHECK_OK(fbr_join(f, NULL));
+        CHECK_OK(fbr_chan_destroy(e.in));
+        CHECK_OK(fbr_chan_destroy(e.out));
+        stop(s);
+    }
+}
+
 struct thread_sender {
     fbr_chan *ch;
     long from, count;
