@@ -229,6 +229,10 @@ struct sleeper {
     int64_t deadline;
     int64_t woke_at;
     int order;
+    /* If set: say so on `started`, then wait for `gate` to close before
+     * reading the deadline. */
+    fbr_waitgroup *started;
+    fbr_chan *gate;
 };
 
 static int wake_counter;
@@ -236,6 +240,10 @@ static int wake_counter;
 static void *sleep_then_note(void *arg)
 {
     struct sleeper *z = arg;
+    if (z->gate) {
+        CHECK_OK(fbr_waitgroup_done(z->started));
+        CHECK_EQ(fbr_chan_recv(z->gate, NULL), FBR_ECLOSED);
+    }
     CHECK_OK(fbr_sleep_until(z->deadline));
     z->woke_at = fbr_now();
     z->order = __atomic_fetch_add(&wake_counter, 1, __ATOMIC_SEQ_CST);
@@ -258,15 +266,30 @@ FBR_TEST(sleepers_wake_in_deadline_order_and_never_early)
 {
     fbr_sched *s = start(1);
     enum { N = 6 };
-    /* Spawned latest deadline first: wake-up order must follow the deadlines. */
+    /* Spawned latest deadline first: wake-up order must follow the deadlines.
+     * The deadlines are set once every sleeper has started (a first run
+     * takes milliseconds under TSan on a slow VM: 15 ms apart, the last
+     * spawned could start after the earlier ones' deadlines). */
     struct sleeper z[N];
     fbr_fiber *f[N];
-    int64_t base = fbr_now();
+    fbr_waitgroup *started;
+    fbr_chan *gate;
+    CHECK_OK(fbr_waitgroup_create(&started));
+    CHECK_OK(fbr_waitgroup_add(started, N));
+    CHECK_OK(fbr_chan_create(&gate, 0, 0));
+    __atomic_store_n(&wake_counter, 0, __ATOMIC_SEQ_CST);
     for (int i = 0; i < N; i++) {
-        z[i] = (struct sleeper){.deadline = base + (N - i) * 15 * FBR_MILLISECOND};
+        z[i] = (struct sleeper){.started = started, .gate = gate};
         CHECK_OK(fbr_spawn(s, &f[i], sleep_then_note, &z[i], NULL));
     }
+    CHECK_OK(fbr_waitgroup_wait(started));
+    int64_t base = fbr_now();
+    for (int i = 0; i < N; i++)
+        z[i].deadline = base + (N - i) * 15 * FBR_MILLISECOND;
+    CHECK_OK(fbr_chan_close(gate)); /* the sleepers read their deadlines after this */
     join_and_check_deadline_order(f, z, N);
+    CHECK_OK(fbr_chan_destroy(gate));
+    CHECK_OK(fbr_waitgroup_destroy(started));
     stop(s);
 }
 
