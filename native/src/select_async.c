@@ -85,8 +85,13 @@ static int end_here(struct fbr_select_async_op *op, fbr_select_case *cases, size
     size_t index = __atomic_load_n(&op->wait.claim, __ATOMIC_ACQUIRE) - 1;
     const struct select_case_state *c = &op->cases[index];
     cases[index].result = op->wait.result;
-    if (c->has_value && op->wait.result == FBR_OK && cases[index].elem)
-        fbr__chan_copy(cases[index].elem, c->node.elem, c->chan->elem_size);
+    if (c->has_value && cases[index].elem) {
+        /* As a case ready at once: the value, or zeroes from a closed channel. */
+        if (op->wait.result == FBR_OK)
+            fbr__chan_copy(cases[index].elem, c->node.elem, c->chan->elem_size);
+        else
+            memset(cases[index].elem, 0, c->chan->elem_size);
+    }
     *chosen = index;
     op->magic = 0;
     free(op);
