@@ -131,7 +131,7 @@ struct fbr__worker {
  * first group and the injection queue's count on every round, so a line it
  * reads must not also hold what other threads write on each wake-up, or
  * each such write has to take the line away from the spinner first (on a
- * VM whose cores are far apart, a line's round trip costs 50-500 ns). A C
+ * VM whose cores are far apart, a line's round trip costs up to 580 ns). A C
  * thread <-> fiber ping-pong took 8% less time once the groups were apart. */
 struct fbr_sched {
     /* Set up once; read by everyone. */

@@ -104,9 +104,9 @@ internal static class PingPongBenchmarks
 
     /// <summary>
     /// One cache line handed back and forth n times between this thread and a spinning partner: the least
-    /// any round trip between threads on different CPUs can cost. On these VMs it moves with the host's
-    /// placement of the virtual CPUs (50 ns in some hours, 500 in others), and every figure that crosses
-    /// CPUs moves with it; a round trip that stays on one worker (the -sync row) does not.
+    /// any round trip between threads on different CPUs can cost (416-580 ns in one day's runs on these
+    /// VMs). Every figure that crosses CPUs moves with the VM's phase (STC's reference: 324 ns one day,
+    /// 700-1000 ns the next); a round trip that stays on one worker (the -sync row) barely does.
     /// </summary>
     private static long CoreToCore(long n)
     {
