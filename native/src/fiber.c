@@ -220,8 +220,7 @@ int fbr_fiber_destroy(fbr_fiber *f)
 
 fbr_fiber *fbr_fiber_self(void)
 {
-    struct fbr__thread *t = fbr__thread_peek();
-    return t != NULL && t->current != &t->root ? t->current : NULL;
+    return fbr__thread_fiber(fbr__thread_peek());
 }
 
 uint64_t fbr_fiber_id(const fbr_fiber *f)

@@ -48,6 +48,13 @@ int fbr__thread_get(struct fbr__thread **out);
  * by the compiler across a switch: a fiber may wake up on another thread. */
 struct fbr__thread *fbr__thread_peek(void);
 
+/* The fiber thread `t` runs, or NULL when it runs on its own stack (or `t`
+ * is NULL): what fbr_fiber_self reports, for callers that already hold `t`. */
+static inline struct fbr_fiber *fbr__thread_fiber(const struct fbr__thread *t)
+{
+    return t != NULL && t->current != &t->root ? t->current : NULL;
+}
+
 /* For the signal handler: a plain read of the initial-exec TLS slot, which
  * is async-signal-safe (no lazy TLS allocation). */
 struct fbr__thread *fbr__thread_peek_signal_safe(void);

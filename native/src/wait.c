@@ -37,8 +37,8 @@ void fbr__wait_complete(fbr__wait *w)
     if (w->kind == FBR__WAIT_CALLBACK) {
         /* Completed by a scheduled fiber on a worker: deferred to its loop. */
         struct fbr__thread *t = fbr__thread_peek();
-        struct fbr_fiber *self = t ? t->current : NULL;
-        if (t && t->worker && self && self != &t->root && self->sched) {
+        struct fbr_fiber *self = fbr__thread_fiber(t);
+        if (self && self->sched && t->worker) {
             struct fbr__worker *worker = t->worker;
             w->deferred_next = worker->deferred;
             worker->deferred = w;
