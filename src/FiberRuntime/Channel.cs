@@ -43,8 +43,6 @@ public sealed class Channel<T> : IDisposable where T : unmanaged
     private readonly NativeHandle _handle;
     private readonly bool _asyncContinuations;
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private SendOperation? _cachedSend;
-    private readonly Action<SendOperation> _returnSend;
     private int _closedHere;
     // Whether the last SendAsync found a receiver or room at once: then the next one tries without an
     // operation object first. Races between senders only blur it.
@@ -74,7 +72,6 @@ public sealed class Channel<T> : IDisposable where T : unmanaged
         FiberErrors.ThrowIfFailed(Interop.fbr_chan_create(&channel, (nuint)sizeof(T), (nuint)capacity));
         _handle = new NativeHandle(channel, Interop.fbr_chan_destroy);
         _asyncContinuations = options?.AllowSynchronousContinuations != true;
-        _returnSend = ReturnSend;
         Capacity = capacity;
     }
 
@@ -213,7 +210,7 @@ public sealed class Channel<T> : IDisposable where T : unmanaged
                 return ValueTask.FromException(FiberErrors.Create(first));
             _sendsCompleteAtOnce = false;
         }
-        SendOperation operation = Interlocked.Exchange(ref _cachedSend, null) ?? new SendOperation(_returnSend, _asyncContinuations);
+        SendOperation operation = SendOperation.Rent(this, _asyncContinuations);
         operation.Prepare(cancellationToken);
         nint op = 0;
         nint ch = _handle.Enter(this);
@@ -228,7 +225,7 @@ public sealed class Channel<T> : IDisposable where T : unmanaged
                 _awaitSpin.Watch(operation, version);
             return new ValueTask(operation, version);
         }
-        ReturnSend(operation);
+        operation.Return();
         if (rc == Interop.FBR_OK)
         {
             _sendsCompleteAtOnce = true;
@@ -440,7 +437,6 @@ public sealed class Channel<T> : IDisposable where T : unmanaged
         if (_handle.IsClosed)
             return;
         _handle.Dispose();
-        Interlocked.Exchange(ref _cachedSend, null)?.Free();
         if (_handle.ReleaseResult < 0)
             throw FiberErrors.Create(_handle.ReleaseResult, GetType().Name);
     }
@@ -515,10 +511,4 @@ public sealed class Channel<T> : IDisposable where T : unmanaged
     internal void ExitHandle() => _handle.Exit();
 
     internal void ObservedClosed() => _completion.TrySetResult();
-
-    private void ReturnSend(SendOperation operation)
-    {
-        if (_handle.IsClosed || Interlocked.CompareExchange(ref _cachedSend, operation, null) != null)
-            operation.Free();
-    }
 }

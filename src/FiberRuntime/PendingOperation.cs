@@ -128,16 +128,10 @@ internal abstract class PendingOperation : IWatchedOperation
     protected void ThrowIfFailed(short token) => _core.GetResult(token);
 }
 
-/// <summary>A pending receive of a <typeparamref name="T"/>.</summary>
-/// <remarks>
-/// Each thread keeps one spare for its next receive, of any channel: a receive that completes at once (the
-/// usual case, and with synchronous continuations on a worker every round trip of a ping-pong) takes and
-/// returns it without an atomic instruction, where a per-channel spare cost two (8-10 ns of a 150-200 ns
-/// round trip). When a thread ends, its spare's finalizable holder frees the spare's GCHandle.
-/// </remarks>
+/// <summary>A pending receive of a <typeparamref name="T"/>; one spare per thread (<see cref="OperationSpare{TOperation}"/>).</summary>
 internal sealed class ReceiveOperation<T> : PendingOperation, IValueTaskSource<T> where T : unmanaged
 {
-    [ThreadStatic] private static SpareHolder? t_spare;
+    [ThreadStatic] private static OperationSpare<ReceiveOperation<T>>? t_spare;
 
     private Channel<T>? _owner;
     private T _value;
@@ -147,12 +141,7 @@ internal sealed class ReceiveOperation<T> : PendingOperation, IValueTaskSource<T
     /// <summary>This thread's spare, or a new operation, for a receive on <paramref name="owner"/>.</summary>
     internal static ReceiveOperation<T> Rent(Channel<T> owner, bool runContinuationsAsynchronously)
     {
-        SpareHolder? holder = t_spare;
-        ReceiveOperation<T>? operation = holder?.Operation;
-        if (operation != null)
-            holder!.Operation = null;
-        else
-            operation = new ReceiveOperation<T>();
+        ReceiveOperation<T> operation = OperationSpare<ReceiveOperation<T>>.Take(t_spare) ?? new ReceiveOperation<T>();
         operation._owner = owner;
         operation.RunContinuationsAsynchronously = runContinuationsAsynchronously;
         return operation;
@@ -165,11 +154,7 @@ internal sealed class ReceiveOperation<T> : PendingOperation, IValueTaskSource<T
     internal void Return()
     {
         _owner = null;
-        SpareHolder holder = t_spare ??= new SpareHolder();
-        if (holder.Operation == null)
-            holder.Operation = this;
-        else
-            Free();
+        OperationSpare<ReceiveOperation<T>>.Keep(ref t_spare, this);
     }
 
     protected override unsafe void StoreValue(nint value) => _value = *(T*)value;
@@ -199,23 +184,32 @@ internal sealed class ReceiveOperation<T> : PendingOperation, IValueTaskSource<T
     void IValueTaskSource<T>.OnCompleted(Action<object?> continuation, object? state, short token,
                                          ValueTaskSourceOnCompletedFlags flags)
         => OnCompleted(continuation, state, token, flags);
-
-    /// <summary>Owns a thread's spare: unreachable once the thread has ended, and then frees it.</summary>
-    private sealed class SpareHolder
-    {
-        public ReceiveOperation<T>? Operation;
-
-        ~SpareHolder() => Operation?.Free();
-    }
 }
 
-/// <summary>A pending send (the value was copied when it started).</summary>
+/// <summary>A pending send (the value was copied when it started); one spare per thread (<see cref="OperationSpare{TOperation}"/>).</summary>
 internal sealed class SendOperation : PendingOperation, IValueTaskSource
 {
-    private readonly Action<SendOperation> _return;
+    [ThreadStatic] private static OperationSpare<SendOperation>? t_spare;
 
-    public SendOperation(Action<SendOperation> returnToPool, bool runContinuationsAsynchronously)
-        : base(runContinuationsAsynchronously) => _return = returnToPool;
+    private object? _owner; // the channel: kept alive while the send waits, as a receive's is
+
+    private SendOperation() : base(runContinuationsAsynchronously: false) { }
+
+    /// <summary>This thread's spare, or a new operation, for a send on <paramref name="owner"/>.</summary>
+    internal static SendOperation Rent(object owner, bool runContinuationsAsynchronously)
+    {
+        SendOperation operation = OperationSpare<SendOperation>.Take(t_spare) ?? new SendOperation();
+        operation._owner = owner;
+        operation.RunContinuationsAsynchronously = runContinuationsAsynchronously;
+        return operation;
+    }
+
+    /// <summary>Keeps this finished operation as the calling thread's spare, or frees it if there is one.</summary>
+    internal void Return()
+    {
+        _owner = null;
+        OperationSpare<SendOperation>.Keep(ref t_spare, this);
+    }
 
     protected override void StoreValue(nint value) { }
 
@@ -228,7 +222,7 @@ internal sealed class SendOperation : PendingOperation, IValueTaskSource
         finally
         {
             ResetCore();
-            _return(this);
+            Return();
         }
     }
 
@@ -237,4 +231,39 @@ internal sealed class SendOperation : PendingOperation, IValueTaskSource
     void IValueTaskSource.OnCompleted(Action<object?> continuation, object? state, short token,
                                       ValueTaskSourceOnCompletedFlags flags)
         => OnCompleted(continuation, state, token, flags);
+}
+
+/// <summary>
+/// A thread's spare operation of one kind, for its next operation on any channel: one that completes at once
+/// (with synchronous continuations on a worker, every receive of a ping-pong) takes and returns it without an
+/// atomic instruction, where a per-channel spare cost two (8-10 ns of a 150-200 ns round trip). The holder
+/// sits in a thread-static of the operation's class; once the thread has ended it is unreachable, and its
+/// finalizer frees the spare's GCHandle.
+/// </summary>
+internal sealed class OperationSpare<TOperation> where TOperation : PendingOperation
+{
+    public TOperation? Operation;
+
+    ~OperationSpare() => Operation?.Free();
+
+    /// <summary>Takes the spare out of <paramref name="spare"/>, if there is one.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TOperation? Take(OperationSpare<TOperation>? spare)
+    {
+        TOperation? operation = spare?.Operation;
+        if (operation != null)
+            spare!.Operation = null;
+        return operation;
+    }
+
+    /// <summary>Keeps <paramref name="operation"/> as the spare, or frees it if there already is one.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Keep(ref OperationSpare<TOperation>? spare, TOperation operation)
+    {
+        OperationSpare<TOperation> holder = spare ??= new OperationSpare<TOperation>();
+        if (holder.Operation == null)
+            holder.Operation = operation;
+        else
+            operation.Free();
+    }
 }
