@@ -37,15 +37,28 @@ int fbr_chan_create(fbr_chan **out, size_t elem_size, size_t capacity)
     return FBR_OK;
 }
 
-int fbr_chan_destroy(fbr_chan *ch)
+static int check_destroy(struct fbr_chan *ch, const char *caller)
 {
     if (!fbr__is_chan(ch))
-        return fbr__fail(FBR_EINVAL, "fbr_chan_destroy: not a channel");
+        return fbr__fail(FBR_EINVAL, "%s: not a channel", caller);
     fbr__lock_acquire(&ch->lock);
     bool waited_on = !fbr__wait_queue_empty(&ch->senders) || !fbr__wait_queue_empty(&ch->receivers);
     fbr__lock_release(&ch->lock);
     if (waited_on)
         return fbr__fail(FBR_EBUSY, "the channel has waiting senders or receivers");
+    return FBR_OK;
+}
+
+int fbr_chan_check_destroy(fbr_chan *ch)
+{
+    return check_destroy(ch, "fbr_chan_check_destroy");
+}
+
+int fbr_chan_destroy(fbr_chan *ch)
+{
+    int rc = check_destroy(ch, "fbr_chan_destroy");
+    if (rc != FBR_OK)
+        return rc;
     ch->magic = 0;
     free(ch->buffer);
     free(ch);

@@ -41,6 +41,9 @@ internal struct AwaitSpin
 
     internal static void ExitCompletion(bool outer) => t_completing = outer;
 
+    /// <summary>Whether the calling thread runs a completion now, possibly inside a native call below it.</summary>
+    internal static bool InCompletion => t_completing;
+
     /// <summary>Watches <paramref name="operation"/> for a moment if that has been paying off here.</summary>
     internal void Watch<TOperation>(TOperation operation, short version) where TOperation : class, IWatchedOperation
     {

@@ -40,7 +40,7 @@ public sealed record ChannelOptions
 /// </example>
 public sealed class Channel<T> : IDisposable where T : unmanaged
 {
-    private readonly NativeHandle _handle;
+    private readonly CollectedHandle _handle;
     private readonly bool _asyncContinuations;
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _closedHere;
@@ -70,7 +70,8 @@ public sealed class Channel<T> : IDisposable where T : unmanaged
                 $"a channel's values must be at most {Interop.FBR_CHAN_MAX_ELEM_SIZE} bytes; {typeof(T).Name} has {sizeof(T)}");
         nint channel;
         FiberErrors.ThrowIfFailed(Interop.fbr_chan_create(&channel, (nuint)sizeof(T), (nuint)capacity));
-        _handle = new NativeHandle(channel, Interop.fbr_chan_destroy);
+        _handle = new CollectedHandle(channel, Interop.fbr_chan_destroy, Interop.fbr_chan_check_destroy,
+                                      (long)capacity * sizeof(T));
         _asyncContinuations = options?.AllowSynchronousContinuations != true;
         Capacity = capacity;
     }
@@ -429,8 +430,11 @@ public sealed class Channel<T> : IDisposable where T : unmanaged
     }
 
     /// <summary>
-    /// Frees the channel. Close it first if others may still use it: a channel that a fiber or thread is
-    /// waiting on is not freed (InvalidOperationException), since that would pull it from under them.
+    /// Ends the channel's use from .NET: later calls throw ObjectDisposedException. The native channel is
+    /// freed once the garbage collector finds that nothing can reach it any more (no call in flight, no
+    /// pending operation), which spares every call a reference count. Close it first if others may still
+    /// use it: a channel that a fiber or thread is waiting on is refused (InvalidOperationException) and left
+    /// to them, since freeing it would pull it from under them.
     /// </summary>
     public void Dispose()
     {

@@ -195,6 +195,9 @@ FBR_TEST(close_wakes_every_blocked_sender_and_receiver)
     wait_for_waiters(empty, 0, EACH);
     wait_for_waiters(full, EACH, 0);
     CHECK_EQ(fbr_chan_destroy(empty), FBR_EBUSY); /* not while anyone waits */
+    CHECK_EQ(fbr_chan_check_destroy(empty), FBR_EBUSY); /* and the check says so, freeing nothing */
+    CHECK_STR_CONTAINS(fbr_last_error(), "waiting senders or receivers");
+    CHECK_EQ(fbr_chan_check_destroy(full), FBR_EBUSY);
     CHECK_OK(fbr_chan_close(empty));
     CHECK_OK(fbr_chan_close(full));
     for (int i = 0; i < EACH; i++) {
@@ -207,6 +210,9 @@ FBR_TEST(close_wakes_every_blocked_sender_and_receiver)
     int v;
     CHECK_OK(fbr_chan_recv(full, &v)); /* what was buffered before the close survives it */
     CHECK_EQ(v, 1);
+    CHECK_OK(fbr_chan_check_destroy(empty));
+    CHECK_OK(fbr_chan_check_destroy(full));
+    CHECK_EQ(fbr_chan_check_destroy(NULL), FBR_EINVAL);
     CHECK_OK(fbr_chan_destroy(empty));
     CHECK_OK(fbr_chan_destroy(full));
     stop(s);

@@ -41,6 +41,12 @@ FBR_API int fbr_chan_create(fbr_chan **out, size_t elem_size, size_t capacity);
 /* Frees a channel nobody is waiting on (FBR_EBUSY otherwise). */
 FBR_API int fbr_chan_destroy(fbr_chan *ch);
 
+/* What fbr_chan_destroy would answer now, without freeing: FBR_OK, or
+ * FBR_EBUSY with the same message. For an owner that stops using a channel
+ * before it frees it (a garbage-collected binding frees it once no call in
+ * flight can reach it) and should refuse the same way. */
+FBR_API int fbr_chan_check_destroy(fbr_chan *ch);
+
 /* Copies elem_size bytes from `elem` into the channel, waiting for room (or
  * for a receiver, if unbuffered). FBR_ECLOSED if the channel is or becomes
  * closed; the value is then not sent. */

@@ -27,6 +27,9 @@ internal static partial class Interop
     [LibraryImport(Library, EntryPoint = "fbr_chan_destroy")]
     internal static partial int fbr_chan_destroy(nint channel);
 
+    [LibraryImport(Library, EntryPoint = "fbr_chan_check_destroy")]
+    internal static partial int fbr_chan_check_destroy(nint channel);
+
     [LibraryImport(Library, EntryPoint = "fbr_chan_send")]
     internal static unsafe partial int fbr_chan_send(nint channel, void* elem);
 
