@@ -73,6 +73,7 @@ static __attribute__((noinline)) int wait_for_partner(struct fbr_chan *ch, int d
 {
     fbr__wait wait;
     fbr__wait_init(&wait);
+    wait.claimed_under_lock = deadline == FBR_NO_DEADLINE; /* a deadline's timer claims without the lock */
     fbr__wait_node node = {.wait = &wait, .token = 1, .elem = elem};
     fbr__wait_queue *queue = direction == SEND ? &ch->senders : &ch->receivers;
     fbr__wait_queue_push(queue, &node);

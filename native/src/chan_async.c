@@ -122,7 +122,8 @@ static int start(struct fbr_chan *ch, bool receive, void *elem, fbr_chan_callbac
         fbr__lock_release(&ch->lock);
         return fbr__fail(FBR_ENOMEM, "out of memory for a pending channel operation");
     }
-    op->wait = (fbr__wait){.kind = FBR__WAIT_CALLBACK, .on_complete = on_complete};
+    /* Partners, a close and fbr_chan_op_cancel all claim it under the channel's lock. */
+    op->wait = (fbr__wait){.kind = FBR__WAIT_CALLBACK, .claimed_under_lock = true, .on_complete = on_complete};
     op->magic = OP_MAGIC;
     /* The operation holds a reference, the caller's handle another; and a
      * start that may see its end (below) one until it has looked. */

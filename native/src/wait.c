@@ -14,6 +14,7 @@ void fbr__wait_init(fbr__wait *w)
 {
     w->claim = FBR__CLAIM_PENDING;
     w->result = FBR_OK;
+    w->claimed_under_lock = false;
     w->thread_woken = THREAD_WAITING;
     w->timer.heap = NULL;
     struct fbr_fiber *f = fbr_fiber_self();

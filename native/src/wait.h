@@ -36,6 +36,10 @@ typedef struct fbr__wait {
     uint32_t claim; /* atomic: PENDING, then the winner's token */
     int result;
     int kind;
+    /* Every party that may claim it holds one lock to do so: the lock of the
+     * one queue it waits in (a channel operation without a deadline, whose
+     * partners, closer and canceller all take the channel's lock). */
+    bool claimed_under_lock;
     fbr_fiber *fiber;
     uint32_t thread_woken; /* futex word for FBR__WAIT_THREAD */
     void (*on_complete)(struct fbr__wait *w); /* FBR__WAIT_CALLBACK */
@@ -48,6 +52,15 @@ void fbr__wait_init(fbr__wait *w);
 
 static inline bool fbr__wait_claim(fbr__wait *w, uint32_t token)
 {
+    if (w->claimed_under_lock) {
+        /* Nobody can race the lock holder: a load and a store, where the
+         * compare-and-swap below is a locked instruction (two of them in a
+         * channel round trip took 10% of it). */
+        if (__atomic_load_n(&w->claim, __ATOMIC_RELAXED) != FBR__CLAIM_PENDING)
+            return false;
+        __atomic_store_n(&w->claim, token, __ATOMIC_RELAXED);
+        return true;
+    }
     uint32_t expected = FBR__CLAIM_PENDING;
     return __atomic_compare_exchange_n(&w->claim, &expected, token, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 }

@@ -107,6 +107,67 @@ FBR_TEST(cancelling_reports_ecanceled_and_leaves_no_trace)
     CHECK_OK(fbr_chan_destroy(ch));
 }
 
+/* A partner and a cancel both claim an operation under the channel's lock,
+ * with a plain load and store (no compare-and-swap): however they
+ * interleave, exactly one of them ends it. */
+struct cancel_race {
+    fbr_chan *ch;
+    unsigned go;   /* round number the sender may start */
+    unsigned done; /* rounds the sender has finished */
+    int sent[2000];
+};
+
+static void *race_sender(void *arg)
+{
+    struct cancel_race *r = arg;
+    for (unsigned round = 1; round <= 2000; round++) {
+        while (__atomic_load_n(&r->go, __ATOMIC_ACQUIRE) != round)
+            ;
+        long v = round;
+        r->sent[round - 1] = fbr_chan_try_send(r->ch, &v);
+        __atomic_store_n(&r->done, round, __ATOMIC_RELEASE);
+    }
+    return NULL;
+}
+
+FBR_TEST(a_cancel_racing_a_partner_lets_exactly_one_end_the_operation)
+{
+    struct cancel_race r = {.ch = make(0)};
+    pthread_t sender;
+    CHECK_EQ(pthread_create(&sender, NULL, race_sender, &r), 0);
+    int cancelled = 0, delivered = 0;
+    for (unsigned round = 1; round <= 2000; round++) {
+        struct outcome o = {0};
+        fbr_chan_op *op;
+        long buffer = 0;
+        CHECK_EQ(fbr_chan_recv_async(r.ch, &buffer, record, &o, &op), FBR_PENDING);
+        __atomic_store_n(&r.go, round, __ATOMIC_RELEASE);
+        /* A delay that varies by round, around the sender's reaction time,
+         * so that either side wins in some rounds. */
+        for (volatile unsigned spin = 0; spin < (round % 64) * 40; spin++)
+            ;
+        int rc = fbr_chan_op_cancel(op);
+        while (__atomic_load_n(&r.done, __ATOMIC_ACQUIRE) != round)
+            ;
+        CHECK_EQ(o.calls, 1);
+        if (rc == FBR_OK) {
+            cancelled++;
+            CHECK_EQ(o.result, FBR_ECANCELED);
+            CHECK_EQ(r.sent[round - 1], FBR_EAGAIN); /* the value did not go anywhere */
+        } else {
+            delivered++;
+            CHECK_EQ(rc, FBR_EAGAIN);
+            CHECK_EQ(o.result, FBR_OK);
+            CHECK_EQ(o.value, (long)round);
+            CHECK_OK(r.sent[round - 1]);
+        }
+        CHECK_OK(fbr_chan_op_release(op));
+    }
+    CHECK_EQ(pthread_join(sender, NULL), 0);
+    CHECK_EQ(cancelled + delivered, 2000);
+    CHECK_OK(fbr_chan_destroy(r.ch)); /* nothing left queued */
+}
+
 FBR_TEST(close_ends_pending_operations_with_eclosed)
 {
     fbr_chan *ch = make(0);
