@@ -3,6 +3,7 @@
 
 #include "error_internal.h"
 #include "fiber_internal.h"
+#include "record_pool.h"
 #include "runtime_internal.h"
 #include "switch.h"
 #include "thread.h"
@@ -48,12 +49,6 @@ int fbr__fiber_new(struct fbr_fiber **out, fbr_fiber_fn fn, void *arg, size_t st
     return fbr__fiber_init(NULL, out, fn, arg, stack_max, stack_initial, name, entry, lazy_stack);
 }
 
-struct fbr_fiber *fbr__fiber_alloc(void)
-{
-    size_t size = (sizeof(struct fbr_fiber) + FBR__FIBER_ALIGN - 1) & ~(size_t)(FBR__FIBER_ALIGN - 1);
-    return aligned_alloc(FBR__FIBER_ALIGN, size);
-}
-
 size_t fbr__fiber_stack_limit(const struct fbr_fiber *f)
 {
     return (size_t)f->stack_limit_pages * fbr__settings.page_size;
@@ -81,16 +76,17 @@ int fbr__fiber_init(struct fbr_fiber *record, struct fbr_fiber **out, fbr_fiber_
     if (rc == FBR_OK)
         rc = fbr__runtime_ready();
     if (rc != FBR_OK) {
-        free(record);
+        if (record)
+            fbr__record_give_back(record);
         return rc;
     }
     size_t page = fbr__settings.page_size;
     size_t limit = fbr__round_up(max, page);
     initial = initial > limit || fbr__settings.commit_full_stacks ? limit : fbr__round_up(initial, page);
 
-    struct fbr_fiber *f = record ? record : fbr__fiber_alloc();
+    struct fbr_fiber *f = record ? record : fbr__record_take();
     if (f == NULL)
-        return fbr__fail(FBR_ENOMEM, "out of memory for a fiber record");
+        return FBR_ENOMEM; /* the pool said why */
     memset(f, 0, FBR__FIBER_CLEARED_SIZE);
     f->stack_limit_pages = (uint32_t)(limit / page);
     f->stack_initial_pages = (uint32_t)(initial / page);
@@ -98,7 +94,7 @@ int fbr__fiber_init(struct fbr_fiber *record, struct fbr_fiber **out, fbr_fiber_
         fbr__stack *st;
         rc = fbr__stack_acquire(limit, initial, &st);
         if (rc != FBR_OK) {
-            free(f);
+            fbr__record_give_back(f);
             return rc;
         }
         fbr__fiber_attach_stack(f, st, entry);
@@ -137,7 +133,7 @@ void fbr__fiber_free(struct fbr_fiber *f)
     if (f->stack)
         fbr__fiber_release_stack(f);
     f->magic = 0;
-    free(f);
+    fbr__record_give_back(f);
 }
 
 int fbr_fiber_create(fbr_fiber **out, fbr_fiber_fn fn, void *arg, const fbr_fiber_options *opts)

@@ -40,7 +40,7 @@ enum fbr__join_mode {
     FBR__JOINED
 };
 
-/* Laid out by cache line, on records aligned to one (fbr__fiber_alloc): a
+/* Laid out by cache line, on records aligned to one (record_pool.h): a
  * spawn clears and writes the first two lines, and the worker that runs the
  * fiber, often on another core, reads them (both prefetch the two); the third
  * holds what few fibers use and is neither cleared nor moved. The record used
@@ -88,7 +88,7 @@ _Static_assert(offsetof(struct fbr_fiber, home) <= 2 * 64, "a spawn's part of th
 
 /* What a spawn clears: everything before the seldom-used fields. */
 #define FBR__FIBER_CLEARED_SIZE offsetof(struct fbr_fiber, home)
-/* Records start on a cache line (fbr__fiber_alloc). */
+/* Records start on a cache line (record_pool.h). */
 #define FBR__FIBER_ALIGN 64
 
 /* Starts fetching the two lines of a record that spawns and runs touch
@@ -98,10 +98,6 @@ _Static_assert(offsetof(struct fbr_fiber, home) <= 2 * 64, "a spawn's part of th
         __builtin_prefetch((const char *)(f), (rw));                            \
         __builtin_prefetch((const char *)(f) + FBR__FIBER_ALIGN, (rw));         \
     } while (0)
-
-/* An uninitialised record, aligned as the layout above expects (free()
- * releases it); NULL without memory. */
-struct fbr_fiber *fbr__fiber_alloc(void);
 
 /* A scheduled fiber's stack sizes in bytes, kept in pages in the record. */
 size_t fbr__fiber_stack_limit(const struct fbr_fiber *f);

@@ -12,6 +12,7 @@
 #include "io_internal.h"
 #include "runq.h"
 #include "runtime_internal.h"
+#include "record_pool.h"
 #include "sched_internal.h"
 #include "switch.h"
 #include "thread.h"
@@ -499,13 +500,35 @@ static struct fbr_fiber *take_record(struct fbr__worker *w)
         __atomic_store_n(&s->spare_count, s->spare_count - n, __ATOMIC_RELAXED);
         fbr__lock_release(&s->spare_lock);
     }
-    if (w->record_cache_count == 0)
-        return NULL;
+    if (w->record_cache_count == 0) {
+        /* Beyond every earlier peak: fresh records, a batch under one lock. */
+        w->record_cache_count = fbr__record_take_batch(w->record_cache, FBR__WORKER_RECORD_CACHE / 2);
+        if (w->record_cache_count == 0)
+            return NULL;
+    }
     struct fbr_fiber *r = w->record_cache[--w->record_cache_count];
     /* Records often come back from another worker's cache: start fetching
      * the next spawn's one while this spawn goes on. */
     if (w->record_cache_count)
         FBR__FIBER_PREFETCH(w->record_cache[w->record_cache_count - 1], 1);
+    return r;
+}
+
+/* A record for a spawn from outside the scheduler's workers: a spare, which
+ * fibers spawned from outside leave behind as they finish (without this,
+ * an application that only spawns from its own threads grew the spares by
+ * one record per fiber ever spawned). */
+static struct fbr_fiber *take_spare(struct fbr_sched *s)
+{
+    if (__atomic_load_n(&s->spare_count, __ATOMIC_RELAXED) == 0)
+        return NULL;
+    struct fbr_fiber *r = NULL;
+    fbr__lock_acquire(&s->spare_lock);
+    if (s->spare_count) {
+        r = s->spare[s->spare_count - 1];
+        __atomic_store_n(&s->spare_count, s->spare_count - 1, __ATOMIC_RELAXED);
+    }
+    fbr__lock_release(&s->spare_lock);
     return r;
 }
 
@@ -559,7 +582,7 @@ static void recycle_record(struct fbr_fiber *f)
         fbr__lock_release(&s->spare_lock);
         if (!room)
             for (unsigned i = from; i < w->record_cache_count; i++)
-                free(w->record_cache[i]);
+                fbr__record_give_back(w->record_cache[i]);
         w->record_cache_count = from;
     }
     w->record_cache[w->record_cache_count++] = f;
@@ -568,7 +591,7 @@ static void recycle_record(struct fbr_fiber *f)
 static void flush_record_cache(struct fbr__worker *w)
 {
     while (w->record_cache_count)
-        free(w->record_cache[--w->record_cache_count]);
+        fbr__record_give_back(w->record_cache[--w->record_cache_count]);
 }
 
 /* ---- running fibers ---------------------------------------------------------- */
@@ -1050,7 +1073,7 @@ static void free_scheduler(struct fbr_sched *s)
 {
     fbr__fiber_queue_free(&s->global);
     for (unsigned i = 0; i < s->spare_count; i++)
-        free(s->spare[i]);
+        fbr__record_give_back(s->spare[i]);
     free(s->spare);
     for (unsigned i = 0; i < s->worker_count; i++)
         fbr__timer_heap_free(&s->workers[i].timers);
@@ -1141,7 +1164,7 @@ int fbr_spawn(fbr_sched *s, fbr_fiber **out, fbr_fiber_fn fn, void *arg, const f
     if (!from_inside && __atomic_load_n(&s->stopping, __ATOMIC_SEQ_CST))
         return fbr__fail(FBR_ESHUTDOWN, "fbr_spawn: the scheduler is shutting down");
     struct fbr_fiber *f = NULL;
-    int rc = fbr__fiber_init(from_inside ? take_record(w) : NULL, &f, fn, arg, opts ? opts->stack_max : 0,
+    int rc = fbr__fiber_init(from_inside ? take_record(w) : take_spare(s), &f, fn, arg, opts ? opts->stack_max : 0,
                              opts ? opts->stack_initial : 0, opts ? opts->name : NULL, sched_fiber_entry, true);
     if (rc != FBR_OK)
         return rc;
