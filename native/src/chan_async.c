@@ -42,11 +42,11 @@ struct fbr_chan_op {
 #define SPARE_VALUE_SIZE 64
 
 /* A block for an operation on elements of elem_size bytes (start() sets
- * every field): this thread's spare if it has one. */
-static struct fbr_chan_op *new_op(size_t elem_size)
+ * every field): the spare of thread `t` (the caller's state, or NULL) if it
+ * has one. */
+static struct fbr_chan_op *new_op(struct fbr__thread *t, size_t elem_size)
 {
-    struct fbr__thread *t = elem_size <= SPARE_VALUE_SIZE ? fbr__thread_peek() : NULL;
-    if (t && t->spare_chan_op_count)
+    if (t && elem_size <= SPARE_VALUE_SIZE && t->spare_chan_op_count)
         return t->spare_chan_ops[--t->spare_chan_op_count];
     size_t capacity = elem_size <= SPARE_VALUE_SIZE ? SPARE_VALUE_SIZE : elem_size;
     struct fbr_chan_op *op = malloc(sizeof *op + capacity);
@@ -55,14 +55,19 @@ static struct fbr_chan_op *new_op(size_t elem_size)
     return op;
 }
 
-static void free_op(struct fbr_chan_op *op)
+/* Frees `op` or keeps it as a spare of thread `t` (the caller's state, or NULL). */
+static void free_op_on(struct fbr__thread *t, struct fbr_chan_op *op)
 {
     op->magic = 0;
-    struct fbr__thread *t = op->value_capacity == SPARE_VALUE_SIZE ? fbr__thread_peek() : NULL;
-    if (t && t->spare_chan_op_count < FBR__SPARE_CHAN_OPS)
+    if (t && op->value_capacity == SPARE_VALUE_SIZE && t->spare_chan_op_count < FBR__SPARE_CHAN_OPS)
         t->spare_chan_ops[t->spare_chan_op_count++] = op;
     else
         free(op);
+}
+
+static void free_op(struct fbr_chan_op *op)
+{
+    free_op_on(fbr__thread_peek(), op);
 }
 
 static void drop_reference(struct fbr_chan_op *op)
@@ -87,12 +92,12 @@ static void on_complete(fbr__wait *w)
 
 /* An operation that ended before its start call returned: the call reports
  * the end, and the callback never runs. */
-static int end_here(struct fbr_chan_op *op, void *elem)
+static int end_here(struct fbr__thread *t, struct fbr_chan_op *op, void *elem)
 {
     int result = op->wait.result;
     if (op->receive && result == FBR_OK && elem)
         fbr__chan_copy(elem, op->value, op->chan->elem_size);
-    free_op(op);
+    free_op_on(t, op);
     if (result == FBR_ECLOSED)
         return fbr__fail(FBR_ECLOSED, "the channel is closed");
     return result;
@@ -117,7 +122,10 @@ static int start(struct fbr_chan *ch, bool receive, void *elem, fbr_chan_callbac
             fbr__wait_complete(woken);
         return attempt == FBR__CHAN_DONE ? FBR_OK : fbr__fail(FBR_ECLOSED, "the channel is closed");
     }
-    struct fbr_chan_op *op = new_op(ch->elem_size);
+    /* Read once: nothing below switches this caller to another thread (a
+     * fiber run for a callback runs on this thread, below this frame). */
+    struct fbr__thread *t = fbr__thread_peek();
+    struct fbr_chan_op *op = new_op(t, ch->elem_size);
     if (op == NULL) {
         fbr__lock_release(&ch->lock);
         return fbr__fail(FBR_ENOMEM, "out of memory for a pending channel operation");
@@ -127,7 +135,7 @@ static int start(struct fbr_chan *ch, bool receive, void *elem, fbr_chan_callbac
     op->magic = OP_MAGIC;
     /* The operation holds a reference, the caller's handle another; and a
      * start that may see its end (below) one until it has looked. */
-    struct fbr__worker *may_end_here = fbr__sched_callback_worker();
+    struct fbr__worker *may_end_here = fbr__sched_callback_worker_of(t);
     op->references = (out ? 2 : 1) + (may_end_here != NULL);
     op->chan = ch;
     op->receive = receive;
@@ -140,7 +148,7 @@ static int start(struct fbr_chan *ch, bool receive, void *elem, fbr_chan_callbac
     fbr__lock_release(&ch->lock);
     if (may_end_here) {
         if (fbr__sched_run_next_for_callback(may_end_here, &op->wait))
-            return end_here(op, elem);
+            return end_here(t, op, elem);
         drop_reference(op);
     }
     if (out)

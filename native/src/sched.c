@@ -799,8 +799,7 @@ static inline bool take_round_outside_loop(struct fbr__worker *w)
  */
 struct fbr__worker *fbr__sched_callback_worker(void)
 {
-    struct fbr__worker *w = fbr__worker_self();
-    return w && w->in_callback && !w->running_for_callback ? w : NULL;
+    return fbr__sched_callback_worker_of(fbr__thread_peek());
 }
 
 /* Takes `wait` off the worker's deferred completions: true if it was there. */

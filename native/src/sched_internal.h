@@ -29,6 +29,7 @@
 #include "fiberrt/sched.h"
 #include "lock.h"
 #include "poller.h"
+#include "thread.h"
 #include "timer.h"
 #include "wait.h"
 
@@ -184,6 +185,13 @@ void fbr__sched_ready(struct fbr_fiber *f);
 /* The calling worker if it is inside a completion callback on its loop
  * (and not already running a fiber for one), else NULL. */
 struct fbr__worker *fbr__sched_callback_worker(void);
+
+/* The same for a caller that already holds its thread state `t` (or NULL). */
+static inline struct fbr__worker *fbr__sched_callback_worker_of(const struct fbr__thread *t)
+{
+    struct fbr__worker *w = t ? t->worker : NULL;
+    return w && w->in_callback && !w->running_for_callback ? w : NULL;
+}
 
 /* For such a callback that has just started an operation which must wait
  * (fbr_chan_recv_async): runs the fiber the loop would run next, now, so

@@ -151,7 +151,7 @@ void fbr__wait_queue_remove(fbr__wait_queue *q, fbr__wait_node *n)
     n->next = n->prev = NULL;
 }
 
-fbr__wait_node *fbr__wait_queue_claim_first(fbr__wait_queue *q)
+fbr__wait_node *fbr__wait_queue_claim_first_queued(fbr__wait_queue *q)
 {
     while (q->head) {
         fbr__wait_node *n = q->head;

@@ -103,10 +103,17 @@ typedef struct fbr__wait_queue {
 void fbr__wait_queue_push(fbr__wait_queue *q, fbr__wait_node *n);
 void fbr__wait_queue_remove(fbr__wait_queue *q, fbr__wait_node *n);
 
+fbr__wait_node *fbr__wait_queue_claim_first_queued(fbr__wait_queue *q);
+
 /* Unlinks and returns the first node whose wait this caller manages to
  * claim; nodes of waits already claimed elsewhere (another select arm, a
- * timeout) are dropped on the way. NULL if none. */
-fbr__wait_node *fbr__wait_queue_claim_first(fbr__wait_queue *q);
+ * timeout) are dropped on the way. NULL if none. The empty case stays
+ * inline: every channel attempt looks at a queue that is usually empty
+ * (the other direction's waiters). */
+static inline fbr__wait_node *fbr__wait_queue_claim_first(fbr__wait_queue *q)
+{
+    return q->head ? fbr__wait_queue_claim_first_queued(q) : NULL;
+}
 
 static inline bool fbr__wait_queue_empty(const fbr__wait_queue *q)
 {
