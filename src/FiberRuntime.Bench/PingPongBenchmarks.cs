@@ -16,6 +16,8 @@ internal static class PingPongBenchmarks
     private const string Group = "ping-pong";
     /// <summary>The figure the target (3x the round trips per second) is set against.</summary>
     internal const string StcReference = "pingpong.stc-unbounded";
+    /// <summary>The reference's cost when its two Tasks never leave one thread (a stricter yardstick).</summary>
+    internal const string StcOneThread = "pingpong.stc-one-thread";
 
     public static void Run(Context context)
     {
@@ -44,6 +46,18 @@ internal static class PingPongBenchmarks
             using var echo = new StcEcho(() => Stc.Channel.CreateBounded<long>(1));
             context.Measure(Group, new Benchmark("pingpong.stc-bounded1",
                 "STC bounded(1): same", n => StcEcho.DriveAsync(echo.Ping.Writer, echo.Pong.Reader, n).GetAwaiter().GetResult(),
+                Identity, StcReference, Comparison.Speedup));
+        }
+        if (context.Wants(StcOneThread, diagnostic: true))
+        {
+            // The reference swings between two modes on few CPUs: the pool keeps both Tasks on one thread
+            // (about a third of its usual time here) or bounces them between two. This is the first mode alone.
+            Describe(ours: false);
+            using var loop = new OneThreadContext("stc one-thread loop");
+            using var echo = new StcEcho(Stc.Channel.CreateUnbounded<long>, loop);
+            context.Measure(Group, new Benchmark(StcOneThread,
+                "STC unbounded, both Tasks on one thread (never crossing CPUs)",
+                n => loop.Run(() => StcEcho.DriveAsync(echo.Ping.Writer, echo.Pong.Reader, n)).GetAwaiter().GetResult(),
                 Identity, StcReference, Comparison.Speedup));
         }
         if (context.Wants("pingpong.stc-unbounded-sync", diagnostic: true))
@@ -105,8 +119,9 @@ internal static class PingPongBenchmarks
     /// <summary>
     /// One cache line handed back and forth n times between this thread and a spinning partner: the least
     /// any round trip between threads on different CPUs can cost (416-580 ns in one day's runs on these
-    /// VMs). Every figure that crosses CPUs moves with the VM's phase (STC's reference: 324 ns one day,
-    /// 700-1000 ns the next); a round trip that stays on one worker (the -sync row) barely does.
+    /// VMs). Figures that cross CPUs move with it. STC's reference also swings with where the pool runs its
+    /// two Tasks (324 ns one day, 650-1000 ns on others; 250 ns confined to one CPU), which the
+    /// stc-one-thread row isolates; a round trip that stays on one worker (the -sync row) barely moves.
     /// </summary>
     private static long CoreToCore(long n)
     {
@@ -219,11 +234,14 @@ internal static class PingPongBenchmarks
     {
         private readonly Task _echo;
 
-        public StcEcho(Func<Stc.Channel<long>> create)
+        /// <summary>The echo runs on the thread pool, or on <paramref name="loop"/> if given.</summary>
+        public StcEcho(Func<Stc.Channel<long>> create, OneThreadContext? loop = null)
         {
             Ping = create();
             Pong = create();
-            _echo = Task.Run(() => EchoAsync(Ping.Reader, Pong.Writer));
+            _echo = loop is null
+                ? Task.Run(() => EchoAsync(Ping.Reader, Pong.Writer))
+                : loop.Run(() => EchoAsync(Ping.Reader, Pong.Writer));
         }
 
         public Stc.Channel<long> Ping { get; }
