@@ -711,6 +711,14 @@ static int parse_address(const char *host, uint16_t port, struct sockaddr_storag
     return FBR_OK;
 }
 
+/* The address `host`:`port` and an unbound TCP socket of its family. */
+static int tcp_socket_for(const char *host, uint16_t port, struct sockaddr_storage *ss, socklen_t *len, fbr_io **io,
+                          const char *what)
+{
+    int rc = parse_address(host, port, ss, len, what);
+    return rc != FBR_OK ? rc : fbr_io_socket(io, ss->ss_family, SOCK_STREAM, 0);
+}
+
 int fbr_io_listen_tcp(fbr_io **out, const char *host, uint16_t port, int backlog)
 {
     if (out == NULL)
@@ -718,11 +726,8 @@ int fbr_io_listen_tcp(fbr_io **out, const char *host, uint16_t port, int backlog
     *out = NULL;
     struct sockaddr_storage ss;
     socklen_t len = 0;
-    int rc = parse_address(host, port, &ss, &len, "fbr_io_listen_tcp");
-    if (rc != FBR_OK)
-        return rc;
     fbr_io *io;
-    rc = fbr_io_socket(&io, ss.ss_family, SOCK_STREAM, 0);
+    int rc = tcp_socket_for(host, port, &ss, &len, &io, "fbr_io_listen_tcp");
     if (rc != FBR_OK)
         return rc;
     int one = 1;
@@ -749,11 +754,8 @@ int fbr_io_connect_tcp(fbr_io **out, const char *host, uint16_t port, int64_t de
         return fbr__fail(FBR_EINVAL, "fbr_io_connect_tcp: host is NULL");
     struct sockaddr_storage ss;
     socklen_t len = 0;
-    int rc = parse_address(host, port, &ss, &len, "fbr_io_connect_tcp");
-    if (rc != FBR_OK)
-        return rc;
     fbr_io *io;
-    rc = fbr_io_socket(&io, ss.ss_family, SOCK_STREAM, 0);
+    int rc = tcp_socket_for(host, port, &ss, &len, &io, "fbr_io_connect_tcp");
     if (rc != FBR_OK)
         return rc;
     int one = 1;

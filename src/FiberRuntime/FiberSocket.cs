@@ -168,10 +168,7 @@ public sealed class FiberSocket : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public int Receive(byte[] buffer, int offset, int count, TimeSpan timeout)
     {
-        ArgumentNullException.ThrowIfNull(buffer);
-        ArgumentOutOfRangeException.ThrowIfNegative(offset);
-        ArgumentOutOfRangeException.ThrowIfNegative(count);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(count, buffer.Length - offset);
+        CheckRange(buffer, offset, count);
         long deadline = Runtime.DeadlineAfter(timeout, nameof(timeout));
         if (!ManagedFibers.OnManagedFiber)
             return Receive(buffer.AsSpan(offset, count), deadline);
@@ -199,6 +196,14 @@ public sealed class FiberSocket : IDisposable
         finally { _handle.Exit(); }
     }
 
+    private static void CheckRange(byte[] buffer, int offset, int count)
+    {
+        ArgumentNullException.ThrowIfNull(buffer);
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(count, buffer.Length - offset);
+    }
+
     // ---- sending ----------------------------------------------------------------------------------
 
     /// <summary>Sends all <paramref name="count"/> bytes, waiting for room as often as needed.</summary>
@@ -214,10 +219,7 @@ public sealed class FiberSocket : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Send(byte[] buffer, int offset, int count, TimeSpan timeout)
     {
-        ArgumentNullException.ThrowIfNull(buffer);
-        ArgumentOutOfRangeException.ThrowIfNegative(offset);
-        ArgumentOutOfRangeException.ThrowIfNegative(count);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(count, buffer.Length - offset);
+        CheckRange(buffer, offset, count);
         long deadline = Runtime.DeadlineAfter(timeout, nameof(timeout));
         if (!ManagedFibers.OnManagedFiber)
         {

@@ -17,7 +17,7 @@ internal static class DotNetPeer
     public static double? Run(string workload) => workload switch
     {
         "spawn_join" => SpawnJoin(100_000),
-        "ping_pong" => PingPong(500_000).GetAwaiter().GetResult(),
+        "ping_pong" => Tour.PingPong.Tasks(500_000), // the tour's Tasks row, at bench_sched.c's size
         "buffered" => Buffered(5_000_000).GetAwaiter().GetResult(),
         "skynet" => Skynet(),
         _ => null,
@@ -31,30 +31,6 @@ internal static class DotNetPeer
             tasks[i] = Task.Run(static () => { });
         Task.WaitAll(tasks);
         return clock.ElapsedNs / count;
-    }
-
-    private static async Task<double> PingPong(int rounds)
-    {
-        // Capacity 1 is as close to unbuffered as System.Threading.Channels goes.
-        var options = new System.Threading.Channels.BoundedChannelOptions(1) { SingleReader = true, SingleWriter = true };
-        var ping = ThreadingChannel.CreateBounded<long>(options);
-        var pong = ThreadingChannel.CreateBounded<long>(options);
-        Task partner = Task.Run(async () =>
-        {
-            await foreach (long v in ping.Reader.ReadAllAsync().ConfigureAwait(false))
-                await pong.Writer.WriteAsync(v + 1).ConfigureAwait(false);
-        });
-        var clock = Clock.Start();
-        for (long i = 0; i < rounds; i++)
-        {
-            await ping.Writer.WriteAsync(i).ConfigureAwait(false);
-            if (await pong.Reader.ReadAsync().ConfigureAwait(false) != i + 1)
-                throw new InvalidOperationException("ping-pong returned a wrong value");
-        }
-        double elapsed = clock.ElapsedNs;
-        ping.Writer.Complete();
-        await partner.ConfigureAwait(false);
-        return elapsed / rounds;
     }
 
     private static async Task<double> Buffered(int items)

@@ -145,6 +145,7 @@ internal static class PingPong
         }
     }
 
+    /// <summary>Nanoseconds per round trip between two async Tasks (also the bench command's .NET peer).</summary>
     public static double Tasks(long rounds) => TasksAsync(rounds).GetAwaiter().GetResult();
 
     private static async Task<double> TasksAsync(long rounds)
