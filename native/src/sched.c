@@ -785,23 +785,6 @@ static inline bool take_round_outside_loop(struct fbr__worker *w)
     return true;
 }
 
-/*
- * A callback that starts an operation which has to wait usually started it
- * on the fiber it has just woken (a C# await after a send: the answer comes
- * from the echo it sent to). Returning FBR_PENDING means the answer comes
- * as one more callback once that fiber has run, and for .NET a callback is a
- * transition into managed code, a completion and a continuation (a C#
- * ping-pong round trip took 176 ns that way, 150 ns this way). Running the
- * fiber here, as the loop would next, lets the operation end before the
- * start call returns. One level only: a fiber run here does not run
- * callbacks (they wait for the loop), and the rounds where the loop must
- * look elsewhere go through it, as for a hand-off.
- */
-struct fbr__worker *fbr__sched_callback_worker(void)
-{
-    return fbr__sched_callback_worker_of(fbr__thread_peek());
-}
-
 /* Takes `wait` off the worker's deferred completions: true if it was there. */
 static bool take_deferred(struct fbr__worker *w, fbr__wait *wait)
 {
@@ -814,6 +797,18 @@ static bool take_deferred(struct fbr__worker *w, fbr__wait *wait)
     return false;
 }
 
+/*
+ * A callback that starts an operation which has to wait usually started it
+ * on the fiber it has just woken (a C# await after a send: the answer comes
+ * from the echo it sent to). Returning FBR_PENDING means the answer comes
+ * as one more callback once that fiber has run, and for .NET a callback is a
+ * transition into managed code, a completion and a continuation (a C#
+ * ping-pong round trip took 176 ns that way, 150 ns this way). Running the
+ * fiber here, as the loop would next, lets the operation end before the
+ * start call returns. One level only: a fiber run here does not run
+ * callbacks (they wait for the loop), and the rounds where the loop must
+ * look elsewhere go through it, as for a hand-off.
+ */
 bool fbr__sched_run_next_for_callback(struct fbr__worker *w, fbr__wait *wait)
 {
     struct fbr_fiber *next = __atomic_load_n(&w->run_next, __ATOMIC_RELAXED);

@@ -182,11 +182,9 @@ struct fbr__worker *fbr__worker_self(void);
 /* Makes a waiting (or new) fiber runnable. Any thread may call it. */
 void fbr__sched_ready(struct fbr_fiber *f);
 
-/* The calling worker if it is inside a completion callback on its loop
- * (and not already running a fiber for one), else NULL. */
-struct fbr__worker *fbr__sched_callback_worker(void);
-
-/* The same for a caller that already holds its thread state `t` (or NULL). */
+/* The worker whose thread state is `t` (the caller's, or NULL) if it is
+ * inside a completion callback on its loop (and not already running a fiber
+ * for one), else NULL. */
 static inline struct fbr__worker *fbr__sched_callback_worker_of(const struct fbr__thread *t)
 {
     struct fbr__worker *w = t ? t->worker : NULL;

@@ -137,7 +137,7 @@ int fbr_select_async(fbr_select_case *cases, size_t count, fbr_select_callback c
     /* The select holds a reference, the caller's handle another; and a start
      * that may see its end (as fbr_chan_recv_async does) one until it has
      * looked. */
-    struct fbr__worker *may_end_here = fbr__sched_callback_worker();
+    struct fbr__worker *may_end_here = fbr__sched_callback_worker_of(fbr__thread_peek());
     op->references = (out ? 2 : 1) + (may_end_here != NULL);
     op->callback = callback;
     op->state = state;

@@ -69,7 +69,7 @@ internal sealed class OneThreadContext : SynchronizationContext, IDisposable
                 work.Callback(work.State);
             if (_fromOthers.TryDequeue(out var posted))
                 posted.Callback(posted.State);
-            else if (_fromLoop.Count == 0)
+            else
                 _othersPosted.Wait();
         }
     }

@@ -51,7 +51,7 @@ internal static class PingPongBenchmarks
         if (context.Wants(StcOneThread, diagnostic: true))
         {
             // The reference swings between two modes on few CPUs: the pool keeps both Tasks on one thread
-            // (about a third of its usual time here) or bounces them between two. This is the first mode alone.
+            // (a third to a half of its usual time here) or bounces them between two. This is the first mode alone.
             Describe(ours: false);
             using var loop = new OneThreadContext("stc one-thread loop");
             using var echo = new StcEcho(Stc.Channel.CreateUnbounded<long>, loop);

@@ -100,15 +100,17 @@ public sealed class Report
         {
             double x = stc.MedianNs / r.MedianNs, strict = stc.MinNs / r.MedianNs;
             string line = string.Format(Inv, "  {0,-28} {1,6:0.00}x of the median ({2}), {3,6:0.00}x of the fastest run ({4})",
-                r.Id, x, x >= 3 ? "meets it" : "misses it", strict, strict >= 3 ? "meets it" : "misses it");
+                r.Id, x, Verdict(x), strict, Verdict(strict));
             if (oneThread != null)
             {
                 double pinned = oneThread.MedianNs / r.MedianNs;
-                line += string.Format(Inv, ", {0,5:0.00}x of one thread ({1})", pinned, pinned >= 3 ? "meets it" : "misses it");
+                line += string.Format(Inv, ", {0,5:0.00}x of one thread ({1})", pinned, Verdict(pinned));
             }
             text.AppendLine(line);
         }
     }
+
+    private static string Verdict(double speedup) => speedup >= 3 ? "meets it" : "misses it";
 
     private static string Switches(double perOp) => perOp.ToString(perOp >= 10 ? "0" : "0.000", Inv);
 
